@@ -1,0 +1,63 @@
+# LeNet-5 from scratch: every set-up step lives here, so that a fresh machine needs only `make`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8888
+JOBS ?= $(shell nproc)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: help start lab setup env data test test-fast lint format release check-release lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+start: setup lab  ## set everything up and open the course in JupyterLab
+
+lab: env  ## open the course in JupyterLab (127.0.0.1; the URL with its token is printed)
+	@echo "Starting JupyterLab on 127.0.0.1:$(PORT) (Ctrl-C to stop); open the URL with the token below."
+	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) \
+		--ServerApp.root_dir="$(CURDIR)/course"
+
+setup: env data  ## create .venv and fetch verified MNIST (idempotent)
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found. Install Python 3.11 or run 'make PYTHON=/path/to/python3.11'."; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $@
+
+data: $(STAMP)  ## fetch and verify MNIST into the cache (fast when already cached)
+	$(PY) -m lenet_ref.data fetch
+
+test: setup  ## create the environment and run the whole test suite
+	$(PY) -m pytest tests
+
+test-fast: env  ## unit tests only (no notebook execution, no training)
+	$(PY) -m pytest -m "not slow and not browser" tests
+
+lint: env  ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: env  ## apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+release: env  ## regenerate course/ from solutions/ with nbgrader
+	$(PY) -m autograder.release
+
+check-release: env  ## fail if course/ differs from what nbgrader generates
+	$(PY) -m autograder.release --check
+
+lock: env  ## rewrite requirements.lock from the current environment
+	{ sed -n '1,2p' requirements.lock; $(PY) -m pip freeze --exclude-editable | grep -v -iE '^(torch)=='; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:  ## remove the environment and caches (MNIST cache is kept)
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,64 @@
+"""Read notebooks the way nbgrader sees them: cell roles, errors and stderr in outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import nbformat
+
+
+def nbgrader_meta(cell: nbformat.NotebookNode) -> dict:
+    """The cell's ``nbgrader`` metadata ({} for cells nbgrader does not track)."""
+    return dict(cell.get("metadata", {}).get("nbgrader", {}))
+
+
+def grade_id(cell: nbformat.NotebookNode) -> str | None:
+    return nbgrader_meta(cell).get("grade_id")
+
+
+def is_solution(cell: nbformat.NotebookNode) -> bool:
+    return bool(nbgrader_meta(cell).get("solution"))
+
+
+def is_test(cell: nbformat.NotebookNode) -> bool:
+    return cell.cell_type == "code" and bool(nbgrader_meta(cell).get("grade"))
+
+
+@dataclass(frozen=True)
+class CellError:
+    """An error output of an executed cell."""
+
+    index: int
+    grade_id: str | None
+    ename: str
+    evalue: str
+
+
+def errors(nb: nbformat.NotebookNode) -> list[CellError]:
+    """Every error output of an executed notebook, in cell order."""
+    return [
+        CellError(i, grade_id(cell), out.get("ename", ""), out.get("evalue", ""))
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
+
+
+def stderr_cells(nb: nbformat.NotebookNode) -> list[int]:
+    """Indices of code cells that wrote to stderr (nbgrader scores such test cells zero)."""
+    return [
+        i
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code"
+        and any(out.get("name") == "stderr" for out in cell.get("outputs", []))
+    ]
+
+
+def executed_all(nb: nbformat.NotebookNode) -> bool:
+    """True when every non-empty code cell ran (the kernel survived to the end)."""
+    return all(
+        cell.get("execution_count") is not None
+        for cell in nb.cells
+        if cell.cell_type == "code" and cell.source.strip()
+    )

@@ -1,0 +1,49 @@
+"""nbgrader configuration of the LeNet-5 course (read by every nbgrader command run from here).
+
+Folders: instructors author in solutions/ (nbgrader's source), nbgrader releases into course/
+(committed), and everything that holds students' work or grades lives under autograder/
+(gitignored): submitted/, autograded/, feedback/, the exchange and gradebook.db.
+"""
+
+import os
+
+c = get_config()  # noqa: F821 (injected by traitlets)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.course_id = "lenet5"
+c.CourseDirectory.root = HERE
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "course"
+c.CourseDirectory.submitted_directory = os.path.join("autograder", "submitted")
+c.CourseDirectory.autograded_directory = os.path.join("autograder", "autograded")
+c.CourseDirectory.feedback_directory = os.path.join("autograder", "feedback")
+c.CourseDirectory.solution_directory = os.path.join("autograder", "solution")
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "autograder", "gradebook.db")
+# Only notebooks and the small files next to them are released; never caches or checkpoints.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
+
+# The assignment-list extension needs a writable exchange even when no JupyterHub is used.
+c.Exchange.root = os.path.join(HERE, "autograder", "exchange")
+
+# What students see in place of solutions.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Graded execution: each cell gets a deliberate time limit. The slowest solution cell (training
+# a network on the CPU) takes well under a minute; students' code may be several times slower.
+c.Execute.timeout = 600
+c.Execute.interrupt_on_timeout = True
+c.Execute.execute_retries = 0
+
+# A deleted test cell is put back from the gradebook (and then scores what it scores).
+c.OverwriteCells.add_missing_cells = True
+
+# Hidden tests never reach students through feedback: neither their code nor the tracebacks
+# that quote it.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "autograder.preprocessors.HideHiddenTestTracebacks",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
