@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help start lab setup env data test test-fast lint format release check-release lock clean
+.PHONY: help start lab setup env data system-deps test test-fast lint format release check-release lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,7 +35,10 @@ $(STAMP): pyproject.toml requirements.lock
 data: $(STAMP)  ## fetch and verify MNIST into the cache (fast when already cached)
 	$(PY) -m lenet_ref.data fetch
 
-test: setup  ## create the environment and run the whole test suite
+system-deps:  ## install the Debian packages in system-packages.txt (browser, database, sandbox)
+	./tools/system-deps.sh
+
+test: setup system-deps  ## create the environment and run the whole test suite
 	$(PY) -m pytest tests
 
 test-fast: env  ## unit tests only (no notebook execution, no training)
