@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help start lab setup env data system-deps test test-fast lint format release check-release lock clean
+.PHONY: help start lab setup env data system-deps test test-fast lint format fixtures release check-release lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ lint: env  ## ruff check and format check
 format: env  ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+fixtures: env  ## rebuild the reference data embedded in hidden tests (from lenet_ref)
+	$(PY) -m autograder.fixtures
 
 release: env  ## regenerate course/ from solutions/ with nbgrader
 	$(PY) -m autograder.release

@@ -23,8 +23,9 @@ COURSE = REPO / "course"
 
 
 def assignments(source: Path = SOLUTIONS) -> list[str]:
-    """The assignment folders of ``source`` (``NN_name``), in course order."""
-    return sorted(p.name for p in source.iterdir() if p.is_dir() and p.name[:2].isdigit())
+    """The assignment folders of ``source``: ``NN_name`` in course order, then any others."""
+    names = [p.name for p in source.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))]
+    return sorted(names, key=lambda n: (not n[:2].isdigit(), n))
 
 
 def generate(root: Path, names: list[str]) -> None:

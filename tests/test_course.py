@@ -14,21 +14,30 @@ import nbformat
 import pytest
 
 from autograder.nbgrader_cli import nbgrader
-from autograder.notebooks import errors, executed_all, stderr_cells
+from autograder.notebooks import errors, executed_all, is_test, stderr_cells
 from autograder.release import COURSE, SOLUTIONS, assignments, differences, generate_in_scratch
 from autograder.results import db_url, result
 from autograder.synthetic import notebook_with, submit
 from tests.mistakes import MISTAKES
 
 ASSIGNMENTS = assignments()
-MISTAKE_CASES = [(a, i) for a in ASSIGNMENTS for i in range(len(MISTAKES.get(a, [])))]
-
-pytestmark = pytest.mark.slow
 
 
 def notebook_path(folder: Path, assignment: str) -> Path:
     (path,) = sorted(folder.joinpath(assignment).glob("*.ipynb"))
     return path
+
+
+def has_tests(assignment: str) -> bool:
+    nb = nbformat.read(notebook_path(SOLUTIONS, assignment), as_version=4)
+    return any(is_test(cell) for cell in nb.cells)
+
+
+#: Assignments with autograded test cells (demos and the start page have none).
+GRADED = [a for a in ASSIGNMENTS if has_tests(a)]
+MISTAKE_CASES = [(a, i) for a in GRADED for i in range(len(MISTAKES.get(a, [])))]
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")
@@ -41,8 +50,8 @@ def course_root(tmp_path_factory, mnist_cache) -> Path:
 
 @pytest.fixture(scope="session")
 def graded(course_root) -> Path:
-    """Autograde solution, blank release and every mistake, for every assignment."""
-    for a in ASSIGNMENTS:
+    """Autograde solution, blank release and every mistake, for every graded assignment."""
+    for a in GRADED:
         source = notebook_path(course_root / "solutions", a)
         submit(course_root, "solution", a, source)
         submit(course_root, "blank", a, notebook_path(course_root / "course", a))
@@ -64,7 +73,7 @@ def autograded(root: Path, student: str, assignment: str) -> nbformat.NotebookNo
 
 
 def test_course_is_exactly_what_nbgrader_generates(course_root):
-    committed = sorted(p.name for p in COURSE.iterdir() if p.is_dir() and p.name[:2].isdigit())
+    committed = assignments(COURSE)
     assert committed == ASSIGNMENTS, "course/ and solutions/ hold different assignments"
     for a in ASSIGNMENTS:
         assert differences(course_root / "course" / a, COURSE / a) == [], (
@@ -72,7 +81,7 @@ def test_course_is_exactly_what_nbgrader_generates(course_root):
         )
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", GRADED)
 def test_solution_gets_full_marks_and_runs_clean(graded, assignment):
     res = result(db_url(graded), assignment, "solution")
     assert res is not None and res.max_score > 0
@@ -83,7 +92,7 @@ def test_solution_gets_full_marks_and_runs_clean(graded, assignment):
     assert stderr_cells(nb) == [], "the solution writes to stderr (warnings fail nbgrader tests)"
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", GRADED)
 def test_untouched_release_scores_zero_and_stops_only_at_exercises(graded, assignment):
     res = result(db_url(graded), assignment, "blank")
     assert res is not None and res.score == 0, res
@@ -111,7 +120,7 @@ def test_a_plausible_mistake_loses_exactly_the_points_of_the_tests_that_catch_it
 
 
 def test_feedback_never_shows_hidden_tests(graded):
-    a = ASSIGNMENTS[0]
+    a = GRADED[0]
     nbgrader("generate_feedback", a, "--student", "blank", "--force", root=graded)
     (html,) = (graded / "autograder" / "feedback" / "blank" / a).glob("*.html")
     text = html.read_text()
