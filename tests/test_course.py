@@ -1,8 +1,8 @@
 """The course through real nbgrader runs: release, execution, and autograding.
 
-One scratch course root is released and graded once per session: for every assignment, the
-solution, the untouched release, and one submission per plausible mistake (tests/mistakes.py).
-Scores are read from nbgrader's own gradebook.
+One scratch course root is released once per session, and each graded assignment is
+autograded once, on first use: the solution, the untouched release, and one submission per
+plausible mistake (tests/mistakes/). Scores are read from nbgrader's own gradebook.
 """
 
 from __future__ import annotations
@@ -49,22 +49,27 @@ def course_root(tmp_path_factory, mnist_cache) -> Path:
 
 
 @pytest.fixture(scope="session")
-def graded(course_root) -> Path:
-    """Autograde solution, blank release and every mistake, for every graded assignment."""
-    for a in GRADED:
-        source = notebook_path(course_root / "solutions", a)
-        submit(course_root, "solution", a, source)
-        submit(course_root, "blank", a, notebook_path(course_root / "course", a))
-        for i, mistake in enumerate(MISTAKES.get(a, [])):
-            submit(
-                course_root,
-                f"mistake{i}",
-                a,
-                notebook_with(source, mistake.replacements),
-                source.name,
-            )
-        nbgrader("autograde", a, "--force", root=course_root)
-    return course_root
+def grade(course_root):
+    """``grade(assignment)`` -> the course root, once that assignment is autograded.
+
+    Each assignment is graded once per session, on first use (so ``-k NN_name`` grades only
+    that one): the solution, the untouched release and one submission per declared mistake.
+    """
+    done: set[str] = set()
+
+    def _grade(a: str) -> Path:
+        if a not in done:
+            source = notebook_path(course_root / "solutions", a)
+            submit(course_root, "solution", a, source)
+            submit(course_root, "blank", a, notebook_path(course_root / "course", a))
+            for i, mistake in enumerate(MISTAKES.get(a, [])):
+                bad = notebook_with(source, mistake.replacements)
+                submit(course_root, f"mistake{i}", a, bad, source.name)
+            nbgrader("autograde", a, "--force", root=course_root)
+            done.add(a)
+        return course_root
+
+    return _grade
 
 
 def autograded(root: Path, student: str, assignment: str) -> nbformat.NotebookNode:
@@ -82,7 +87,8 @@ def test_course_is_exactly_what_nbgrader_generates(course_root):
 
 
 @pytest.mark.parametrize("assignment", GRADED)
-def test_solution_gets_full_marks_and_runs_clean(graded, assignment):
+def test_solution_gets_full_marks_and_runs_clean(grade, assignment):
+    graded = grade(assignment)
     res = result(db_url(graded), assignment, "solution")
     assert res is not None and res.max_score > 0
     failed = {cell: score for cell, score in res.cells.items() if score is None or score <= 0}
@@ -93,7 +99,8 @@ def test_solution_gets_full_marks_and_runs_clean(graded, assignment):
 
 
 @pytest.mark.parametrize("assignment", GRADED)
-def test_untouched_release_scores_zero_and_stops_only_at_exercises(graded, assignment):
+def test_untouched_release_scores_zero_and_stops_only_at_exercises(grade, assignment):
+    graded = grade(assignment)
     res = result(db_url(graded), assignment, "blank")
     assert res is not None and res.score == 0, res
     nb = autograded(graded, "blank", assignment)
@@ -107,8 +114,9 @@ def test_untouched_release_scores_zero_and_stops_only_at_exercises(graded, assig
 
 @pytest.mark.parametrize(("assignment", "index"), MISTAKE_CASES)
 def test_a_plausible_mistake_loses_exactly_the_points_of_the_tests_that_catch_it(
-    graded, assignment, index
+    grade, assignment, index
 ):
+    graded = grade(assignment)
     mistake = MISTAKES[assignment][index]
     res = result(db_url(graded), assignment, f"mistake{index}")
     full = result(db_url(graded), assignment, "solution").cells
@@ -119,8 +127,9 @@ def test_a_plausible_mistake_loses_exactly_the_points_of_the_tests_that_catch_it
     assert res.score == pytest.approx(expected)
 
 
-def test_feedback_never_shows_hidden_tests(graded):
+def test_feedback_never_shows_hidden_tests(grade):
     a = GRADED[0]
+    graded = grade(a)
     nbgrader("generate_feedback", a, "--student", "blank", "--force", root=graded)
     (html,) = (graded / "autograder" / "feedback" / "blank" / a).glob("*.html")
     text = html.read_text()
