@@ -19,6 +19,20 @@ class Mistake:
     caught_by: frozenset[str]
 
 
+def with_bug(assignment: str, cell_id: str, correct: str, buggy: str) -> dict[str, str]:
+    """{cell_id: the solution cell's source with the one ``correct`` snippet made ``buggy``}."""
+    import nbformat
+
+    from autograder.notebooks import grade_id
+    from autograder.release import SOLUTIONS
+
+    nb = nbformat.read(SOLUTIONS / assignment / f"{assignment}.ipynb", as_version=4)
+    (source,) = [cell.source for cell in nb.cells if grade_id(cell) == cell_id]
+    if source.count(correct) != 1:
+        raise ValueError(f"{assignment}/{cell_id}: expected {correct!r} exactly once")
+    return {cell_id: source.replace(correct, buggy)}
+
+
 def _collect() -> dict[str, list[Mistake]]:
     found: dict[str, list[Mistake]] = {}
     for info in pkgutil.iter_modules(__path__):
