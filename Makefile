@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help start lab setup env data system-deps test test-fast lint format fixtures release check-release lock clean
+.PHONY: help start lab setup env data system-deps test test-fast lint format fixtures release check-release grade demos lock clean student-kit grader-user
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -60,6 +60,21 @@ release: env  ## regenerate course/ from solutions/ with nbgrader
 
 check-release: env  ## fail if course/ differs from what nbgrader generates
 	$(PY) -m autograder.release --check
+
+grade: env  ## grade every submission in parallel: feedback, grades.csv, report (ARGS="-a 01_mnist --zip dl.zip")
+	$(PY) -m autograder $(ARGS)
+
+demos: setup  ## serve the interactive demos as a standalone app (Voila) on 127.0.0.1
+	$(PY) -m lenet_demos.models build
+	@echo "Starting Voila on 127.0.0.1:$(PORT) (Ctrl-C to stop); open the URL printed below."
+	$(VENV)/bin/voila course/demos/demos.ipynb --no-browser --port=$(PORT) \
+		--Voila.ip=127.0.0.1
+
+student-kit: env  ## build dist/lenet5-student-kit(.zip): released notebooks + lenet_kit, no solutions
+	$(PY) -m autograder.kit
+
+grader-user:  ## create the unprivileged user that sandboxed grading kernels run as (root only)
+	id -u lenet-grader >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group lenet-grader
 
 lock: env  ## rewrite requirements.lock from the current environment
 	{ sed -n '1,2p' requirements.lock; $(PY) -m pip freeze --exclude-editable | grep -v -iE '^(torch)=='; } > requirements.lock.new

@@ -47,3 +47,38 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# LMS bulk downloads: `nbgrader zip_collect A` (or `python -m autograder --zip FILE -a A`) reads
+# autograder/downloaded/A/archive/. File names as Canvas writes them,
+# <student>[_LATE]_<digits>_<digits>_<notebook>[-<n>].ipynb, give the student id and notebook.
+c.ZipCollectApp.downloaded_directory = os.path.join("autograder", "downloaded")
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/(?P<student_id>[A-Za-z0-9.@+-]+)_(?:LATE_)?\d+_\d+_(?P<file_id>[^/]+?)(?:-\d+)?\.ipynb$"
+)
+
+# Safe autograding (autograder/safe_execute.py, tamper.py, sandbox.py): students' code runs in a
+# bubblewrap sandbox as an unprivileged user, without network, with resource limits, behind an
+# in-kernel guard; test cells that were edited, deleted or re-typed are flagged and restored.
+# Every submission gets autograder/autograded/<student>/<assignment>/flags.json. Where no
+# sandbox can run, grading refuses unless LENET_GRADE_WITHOUT_SANDBOX=1 (flag "no-isolation").
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "autograder.tamper.CheckSubmittedCells",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Autograde.autograde_preprocessors = [
+    "autograder.safe_execute.SafeExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# The Execute settings above apply to SafeExecute too (it is an Execute).
+c.SafeExecute.timeout = 600
+c.SafeExecute.interrupt_on_timeout = True
+c.SafeExecute.execute_retries = 0
