@@ -141,13 +141,18 @@ def bwrap_args(run_dir: Path, inputs: Path, mnist: Path | None, limits: Limits) 
                 args += ["--symlink", os.readlink(system), system]
             else:
                 args += _ro_bind(system)
+    # A private /tmp first: the environment or the repository may live under /tmp (a CI clone),
+    # and the binds below must land on top of it, not be hidden under it.
+    args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/tmp"]
     binds = [r for r in _python_roots() if not str(r).startswith(("/usr/", "/bin/", "/lib"))]
     kit = _package_dir("lenet_kit")
     if kit is not None:
         binds.append(kit)
     # Folders above the bound ones are made traversable (bwrap would create them 0700 under a
     # strict umask); their other contents stay invisible.
-    parents = sorted({str(p) for b in binds for p in b.parents if str(p) != "/"}, key=len)
+    parents = sorted(
+        {str(p) for b in binds for p in b.parents if str(p) not in ("/", "/tmp")}, key=len
+    )
     parents.append(str(Path(INPUTS).parent))
     for parent in parents:
         args += ["--perms", "0755", "--dir", parent]
@@ -160,7 +165,6 @@ def bwrap_args(run_dir: Path, inputs: Path, mnist: Path | None, limits: Limits) 
             args += ["--tmpfs", str(found)]
     if mnist is not None and mnist.is_dir():
         args += _ro_bind(mnist, MNIST)
-    args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/tmp"]
     args += ["--perms", "0777", "--size", str(limits.home_size), "--tmpfs", HOME]
     args += _ro_bind(inputs, INPUTS)
     args += ["--perms", "0755", "--dir", str(run_dir)]
