@@ -121,7 +121,9 @@ def demo_checkpoint(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+# Package scope: the server and the browser (whose sync API keeps an event loop running in this
+# thread) are closed when the browser tests are done, before any other test runs.
+@pytest.fixture(scope="package")
 def server(tmp_path_factory, demo_checkpoint) -> Iterator[Server]:
     """JupyterLab on 127.0.0.1 serving a scratch copy of course/ (the repo is never written)."""
     require_chromium()
@@ -163,7 +165,7 @@ def server(tmp_path_factory, demo_checkpoint) -> Iterator[Server]:
         stop_group(proc)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser_context(tmp_path_factory) -> Iterator:
     """A Chromium (Debian's) browser context with a fresh profile, closed at the end."""
     require_chromium()
