@@ -16,7 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import nbformat
+
 from autograder.nbgrader_cli import REPO, nbgrader
+from autograder.notebooks import is_test
 
 SOLUTIONS = REPO / "solutions"
 COURSE = REPO / "course"
@@ -26,6 +29,20 @@ def assignments(source: Path = SOLUTIONS) -> list[str]:
     """The assignment folders of ``source``: ``NN_name`` in course order, then any others."""
     names = [p.name for p in source.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))]
     return sorted(names, key=lambda n: (not n[:2].isdigit(), n))
+
+
+def notebook_path(folder: Path, assignment: str) -> Path:
+    """The one notebook of ``assignment`` in ``folder`` (solutions/, course/ or a scratch copy)."""
+    found = sorted(folder.joinpath(assignment).glob("*.ipynb"))
+    if len(found) != 1:
+        raise ValueError(f"{folder / assignment}: expected one notebook, found {len(found)}")
+    return found[0]
+
+
+def is_graded(assignment: str, source: Path = SOLUTIONS) -> bool:
+    """True when the assignment has autograded test cells (the start page and demos have none)."""
+    nb = nbformat.read(notebook_path(source, assignment), as_version=4)
+    return any(is_test(cell) for cell in nb.cells)
 
 
 def generate(root: Path, names: list[str]) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from lenet_kit.gradcheck import TOLERANCE, rel_error
+
 
 class CheckFailed(AssertionError):
     """A notebook check failed; the message explains what was expected and why."""
@@ -71,6 +73,8 @@ def expect_close(
     expected = np.asarray(expected)
     if not isinstance(value, np.ndarray) and np.ndim(expected) == 0:
         try:
+            if value is None or isinstance(value, (str, bytes)):
+                raise TypeError("not a number")
             value = np.asarray(value, dtype=float)
         except (TypeError, ValueError):
             _fail(f"{name} should be a number.", float(expected), _describe(value), hint)
@@ -116,4 +120,35 @@ def expect_unchanged(name: str, before: np.ndarray, after: np.ndarray, hint: str
             "the input left unchanged",
             "a modified input",
             hint or "Work on a copy or build a new array.",
+        )
+
+
+def expect_gradient(
+    name: str,
+    analytic: Any,
+    reference: Any,
+    *,
+    tolerance: float = TOLERANCE,
+    against: str = "finite differences",
+    hint: str = "",
+) -> None:
+    """An analytic gradient must match ``reference`` (a finite-difference estimate, or autograd).
+
+    Same shape, and ``rel_error(analytic, reference) < tolerance`` (see lenet_kit.gradcheck for
+    why 1e-7 separates correct float64 gradients from buggy ones).
+    """
+    reference = np.asarray(reference)
+    expect_shape(
+        name,
+        analytic,
+        reference.shape,
+        hint="A gradient has the shape of what it is the gradient of.",
+    )
+    err = rel_error(analytic, reference)
+    if not err < tolerance:
+        _fail(
+            f"{name} disagrees with {against}.",
+            f"relative error below {tolerance:.0e}",
+            f"relative error {err:.1e}",
+            hint,
         )

@@ -1,0 +1,98 @@
+"""lenet_kit.checks: quiet on success; on failure a message with what, expected, returned, hint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lenet_kit.checks import (
+    CheckFailed,
+    expect_array,
+    expect_close,
+    expect_dtype,
+    expect_equal,
+    expect_gradient,
+    expect_shape,
+    expect_unchanged,
+)
+from lenet_kit.gradcheck import numerical_gradient
+
+
+def failure(check, *args, **kwargs) -> str:
+    with pytest.raises(CheckFailed) as info:
+        check(*args, **kwargs)
+    assert isinstance(info.value, AssertionError)  # nbgrader and pytest treat it as a failed test
+    return str(info.value)
+
+
+def test_expect_array_names_what_came_back():
+    message = failure(expect_array, "pad_to_32(x)", None)
+    assert message.splitlines() == [
+        "pad_to_32(x) should be a NumPy array.",
+        "  expected: numpy.ndarray",
+        "  returned: NoneType None",
+        "  hint: Did you forget a `return` statement?",
+    ]
+    assert "returned: list [1, 2]" in failure(expect_array, "out", [1, 2])
+    assert "Tensor" in failure(expect_array, "out", torch.zeros(2))
+
+
+def test_expect_shape_and_dtype():
+    expect_shape("out", np.zeros((2, 3)), (2, 3))
+    message = failure(expect_shape, "out", np.zeros((3, 2)), (2, 3), hint="transpose?")
+    assert "expected: (2, 3)" in message and "returned: (3, 2)" in message
+    assert message.endswith("hint: transpose?")
+    expect_dtype("out", np.zeros(2, np.float32), np.float32)
+    message = failure(expect_dtype, "out", np.zeros(2), np.float32)
+    assert "expected: float32" in message and "returned: float64" in message
+
+
+def test_expect_close_reports_the_worst_element_and_how_many_are_wrong():
+    expected = np.arange(12.0).reshape(3, 4)
+    value = expected.copy()
+    expect_close("x", value, expected)
+    value[1, 2] += 0.5
+    value[2, 3] += 2.0
+    message = failure(expect_close, "x", value, expected)
+    assert "wrong values at index (2, 3) (2 of 12 wrong)" in message
+    assert "expected: 11.0" in message and "returned: 13.0" in message
+    expect_close("x", value, expected, atol=2.0)  # the tolerance is honoured
+
+
+def test_expect_close_on_numbers_shapes_and_non_finite_values():
+    expect_close("a number", 0.1 + 0.2, 0.3)
+    assert "returned: str '0.3'" in failure(expect_close, "a number", "0.3", 0.3)
+    assert "should be a number" in failure(expect_close, "a number", None, 0.3)
+    assert "wrong shape" in failure(expect_close, "x", np.zeros(3), np.zeros(4))
+    message = failure(expect_close, "x", np.array([1.0, np.inf, np.nan]), np.ones(3))
+    assert "NaN or infinity (first at index (1,))" in message and "overflow" in message
+
+
+def test_expect_equal_and_unchanged():
+    expect_equal("n", 61_706, 61_706)
+    expect_equal("keys", ["a", "b"], ["a", "b"])
+    message = failure(expect_equal, "n", 61_705, 61_706)
+    assert "expected: 61706" in message and "returned: int 61705" in message
+    assert "not what was expected" in failure(expect_equal, "a", np.array([1, 2]), np.array([1, 3]))
+    before = np.arange(3.0)
+    expect_unchanged("f", before, before.copy())
+    assert "in place" in failure(expect_unchanged, "f", before, before + 1)
+
+
+def test_expect_gradient_passes_a_right_gradient_and_fails_a_slightly_wrong_one():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((4, 5)), rng.standard_normal((5, 3))
+    dout = rng.standard_normal((4, 3))
+    numeric = numerical_gradient(lambda v: v @ w, x, dout)
+    expect_gradient("dx", dout @ w.T, numeric)
+    message = failure(expect_gradient, "dx", 1.01 * dout @ w.T, numeric, hint="dx = dout @ w.T")
+    assert message.startswith("dx disagrees with finite differences.")
+    assert "expected: relative error below 1e-07" in message
+    returned = float(message.split("returned: relative error ")[1].split()[0])
+    assert 1e-3 < returned < 1e-2  # a 1% error, as lenet_kit.gradcheck documents
+    assert "wrong shape" in failure(expect_gradient, "dx", (dout @ w.T).T, numeric)
+    message = failure(
+        expect_gradient, "dw", w + 1e-6, w, tolerance=1e-8, against="autograd", hint="layout"
+    )
+    assert message.startswith("dw disagrees with autograd.") and "below 1e-08" in message

@@ -1,0 +1,52 @@
+"""Notebooks in git are clean, and ungraded ones (the start page) run top to bottom, headless.
+
+Graded notebooks are executed by nbgrader in tests/test_course.py, the demos in
+tests/test_demos.py (they need a trained checkpoint); every other notebook of course/ without
+test cells is executed here, in a scratch copy of its folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from autograder.notebooks import errors, executed_all, stderr_cells
+from autograder.release import COURSE, SOLUTIONS, assignments, is_graded, notebook_path
+
+UNGRADED = [a for a in assignments() if not is_graded(a) and a != "demos"]
+
+
+def test_the_start_page_is_ungraded():
+    assert "00_start_here" in UNGRADED
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", UNGRADED)
+def test_ungraded_release_notebook_runs_clean(assignment, tmp_path, mnist_cache):
+    folder = tmp_path / assignment
+    shutil.copytree(COURSE / assignment, folder)
+    path = notebook_path(tmp_path, assignment)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    )
+    client.execute()
+    assert errors(nb) == [], errors(nb)
+    assert stderr_cells(nb) == [], [nb.cells[i].outputs for i in stderr_cells(nb)]
+    assert executed_all(nb)
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert any("image/png" in o.get("data", {}) for o in outputs), f"{assignment}: no figure drawn"
+
+
+@pytest.mark.parametrize("folder", [SOLUTIONS, COURSE], ids=lambda f: f.name)
+def test_notebooks_in_git_have_no_outputs(folder):
+    dirty = [
+        f"{path.relative_to(folder)} cell {i}"
+        for path in sorted(folder.glob("*/*.ipynb"))
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ]
+    assert dirty == [], "clear these outputs (Kernel > Restart and Clear Outputs) before committing"
