@@ -7,6 +7,7 @@ test cells is executed here, in a scratch copy of its folder.
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import nbformat
@@ -50,3 +51,27 @@ def test_notebooks_in_git_have_no_outputs(folder):
         if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
     ]
     assert dirty == [], "clear these outputs (Kernel > Restart and Clear Outputs) before committing"
+
+
+def stated_points(nb: nbformat.NotebookNode) -> tuple[int, bool]:
+    """The points a notebook's opening cell announces, and whether they are bonus points."""
+    match = re.search(r"\*\*Points:\*\* (\d+)( \*\*bonus\*\*)?", nb.cells[0].source)
+    assert match, "the opening cell should state '**Points:** N'"
+    return int(match.group(1)), bool(match.group(2))
+
+
+def test_points_add_up_to_what_the_notebooks_state_and_the_course_to_100():
+    course = 0
+    for assignment in assignments():
+        if not is_graded(assignment):
+            continue
+        nb = nbformat.read(notebook_path(SOLUTIONS, assignment), as_version=4)
+        points = sum(
+            cell.metadata["nbgrader"]["points"]
+            for cell in nb.cells
+            if cell.metadata.get("nbgrader", {}).get("grade")
+        )
+        stated, bonus = stated_points(nb)
+        assert points == stated, f"{assignment}: its test cells give {points}, it states {stated}"
+        course += 0 if bonus else points
+    assert course == 100
