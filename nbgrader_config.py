@@ -47,6 +47,10 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+# Tamper flags (flags.json beside each autograded notebook) are for the instructor. nbgrader
+# copies no file that CourseDirectory.ignore matches: generate_feedback leaves flags.json out of
+# students' feedback, and autograde never copies a flags.json a student submitted.
+c.CourseDirectory.ignore.append("flags.json")
 
 # LMS bulk downloads: `nbgrader zip_collect A` (or `python -m autograder --zip FILE -a A`) reads
 # autograder/downloaded/A/archive/. File names as Canvas writes them,

@@ -6,9 +6,14 @@ It then wraps ``shell.transform_cell`` (ipykernel calls it before any transforme
 so that before every instructor cell (marked by a first line ``# lenet-guard:NONCE:KIND:ID``)
 it puts everything back, clears input/AST transformers, custom exception handlers and trace
 functions, rebinds the names instructor cells bound (``np``, ``expect_close``...), and records
-what it had to repair. Test cells also call ``enter`` (history scrubbing, repairs again if the
-wrapper was bypassed) and ``leave``, which prints a per-cell token: a test cell whose token is
-missing did not run to its end, whatever its outputs say.
+what it had to repair. "Everything" includes the classes those modules hold (``torch.Tensor``,
+``nn.Module``, ``torch.no_grad``...): a method added to or replaced on them is undone.
+A replacement the library makes itself (``torch._dynamo`` wraps ``torch.manual_seed`` the first
+time an optimizer steps) is undone too but not reported: a function whose code lives in the
+library's own folder and that wraps (``__wrapped__``) the recorded original.
+Test cells also call ``enter`` (history scrubbing, repairs again if the wrapper was bypassed)
+and ``leave``, which prints a per-cell token: a test cell whose token is missing did not run to
+its end, whatever its outputs say.
 
 In-process defences can be defeated by code that runs in the same process and sets out to do
 so; the static scan (autograder.tamper) flags the constructs that takes. This layer makes the
@@ -36,6 +41,7 @@ def guard_name(nonce: str) -> str:
 def _install(nonce, protect):  # noqa: C901 - one closure on purpose: no reachable attributes
     import importlib
     import json
+    import os
     import sys
     import threading
     import types
@@ -56,6 +62,21 @@ def _install(nonce, protect):  # noqa: C901 - one closure on purpose: no reachab
     running_only = {"displayhook"}
     results = {"_", "__", "___", "input", "raw_input", "getpass"}
     mod_dicts = {name: dict(vars(m)) for name, m in modules.items()}
+    folders = {}
+    for name in modules:
+        root = sys.modules.get(name.split(".")[0])
+        if getattr(root, "__file__", None):
+            folders[name] = os.path.dirname(os.path.realpath(root.__file__)) + os.sep
+    # Classes the protected modules hold, and their bases, where Python code can change them
+    # (Py_TPFLAGS_IMMUTABLETYPE: int, np.ndarray, torch._C types cannot be).
+    lib_classes = {}
+    caches = {"__slotnames__"}  # copyreg caches it on a class the first time one is pickled
+    for name, m in modules.items():
+        for value in list(vars(m).values()):
+            if isinstance(value, type):
+                for klass in value.__mro__:
+                    if klass is not object and not klass.__flags__ & (1 << 8):
+                        lib_classes.setdefault(klass, (name, dict(vars(klass))))
     objects = [shell, kernel, shell.events, shell.history_manager, sys.stdout, sys.stderr]
     objects += [getattr(kernel, "session", None), shell.displayhook, shell.display_pub]
     objects = [o for o in objects if o is not None]
@@ -103,12 +124,24 @@ def _install(nonce, protect):  # noqa: C901 - one closure on purpose: no reachab
                 if name == "builtins" and key in (results if running else volatile):
                     continue
                 now = current.get(key, saved)
-                if now is not value and library_owned(now, name):
-                    saved[key] = now  # the library replaced its own attribute (lazy loading)
-                elif now is not value:
-                    kind = "changes-builtins" if name == "builtins" else "monkeypatch"
-                    note(kind, f"{name}.{key} was replaced or deleted", cell)
+                if now is not value:
+                    if not library_owned(now, value, name):
+                        kind = "changes-builtins" if name == "builtins" else "monkeypatch"
+                        note(kind, f"{name}.{key} was replaced or deleted", cell)
                     setattr(modules[name], key, value)
+        for klass, (name, saved) in lib_classes.items():
+            current = vars(klass)
+            for key in [k for k in current if k not in saved] + list(saved):
+                now, value = current.get(key, saved), saved.get(key, saved)
+                if now is value or key in caches:
+                    continue
+                if not library_owned(now, value, name):
+                    what = f"{klass.__module__}.{klass.__qualname__}.{key}"
+                    note("monkeypatch", f"{what} was added, replaced or deleted", cell)
+                if value is saved:
+                    delattr(klass, key)
+                else:
+                    setattr(klass, key, value)
         for klass, saved in class_dicts.items():
             current = vars(klass)
             for key, value in saved.items():
@@ -153,10 +186,22 @@ def _install(nonce, protect):  # noqa: C901 - one closure on purpose: no reachab
         except Exception as exc:  # a broken guard must not fail a student's test
             note("guard-error", f"the guard could not check everything: {exc!r}", cell)
 
-    def library_owned(value, module_name):
-        owner = getattr(value, "__module__", None)
-        root = module_name.split(".")[0]
-        return root != "builtins" and isinstance(owner, str) and owner.split(".")[0] == root
+    def library_owned(value, original, module_name):
+        # torch._dynamo replaces torch.manual_seed by a wrapper of it: a function whose code
+        # is torch's and whose __wrapped__ chain leads to the recorded original. A student's
+        # functools.wraps copies __wrapped__ and __module__, never the code's file.
+        folder = folders.get(module_name)
+        if folder is None or module_name == "builtins" or not isinstance(value, types.FunctionType):
+            return False
+        if not os.path.realpath(value.__code__.co_filename).startswith(folder):
+            return False
+        for _ in range(8):
+            value = vars(value).get("__wrapped__") if hasattr(value, "__dict__") else None
+            if value is original:
+                return True
+            if value is None:
+                return False
+        return False
 
     def remember_bindings():
         # After an instructor cell: what it bound to modules, functions and classes of the

@@ -9,7 +9,10 @@ Wired in by nbgrader_config.py in place of ``nbgrader.preprocessors.Execute``. P
    every test cell; output per cell and per notebook is capped;
 4. afterwards: a test cell without its ``leave`` token, or not run because the kernel died or
    hung, gets an error output (so nbgrader scores it 0); sources are restored exactly;
-   every flag goes to ``flags.json`` next to the autograded notebook.
+   a student cell that prints a test accuracy the grader's own accuracy test did not find is
+   flagged ``accuracy-claim`` (:func:`autograder.tamper.accuracy_claims`); every flag goes to
+   ``flags.json`` next to the autograded notebook (never into students' feedback:
+   nbgrader_config.py lists it in ``CourseDirectory.ignore``).
 """
 
 from __future__ import annotations
@@ -57,12 +60,20 @@ class SafeExecute(Execute):
     ).tag(config=True)
     protect = List(
         Unicode(),
-        ["builtins", "numpy", "numpy.testing", "lenet_kit.checks", "lenet_kit.grading"],
-        help="Modules whose attributes are restored before every test cell.",
+        [
+            "builtins",
+            "numpy",
+            "numpy.testing",
+            "lenet_kit.checks",
+            "lenet_kit.data",
+            "lenet_kit.grading",
+        ],
+        help="Modules whose attributes, and the classes they hold, are restored before every "
+        "test cell.",
     ).tag(config=True)
     protect_torch = List(
         Unicode(),
-        ["torch", "torch.testing", "torch.nn.functional"],
+        ["torch", "torch.testing", "torch.nn", "torch.nn.functional"],
         help="Also protected when the notebook uses torch (importing it costs ~1 s).",
     ).tag(config=True)
     max_output_per_cell = Integer(2_000_000, help="bytes of output kept per cell").tag(config=True)
@@ -134,6 +145,7 @@ class SafeExecute(Execute):
         self._check_guard(guard, report)
         self._check_tokens(nb)
         self._check_limits(nb)
+        self._flags += [f for f in tamper.accuracy_claims(nb) if f not in self._flags]
         tamper.write_flags(folder, self._flags, tamper.PROCESS_START)
         return nb, resources
 
@@ -145,7 +157,10 @@ class SafeExecute(Execute):
         for index, cell in enumerate(nb.cells):
             why = reasons.get(grade_id(cell) or f"cell {index}")
             if why and cell.cell_type == "code" and not tamper.is_instructor_cell(cell):
-                message = f"not run by the grader: this cell {'; '.join(why)} (see flags.json)"
+                message = (
+                    f"not run by the grader: this cell {'; '.join(why)} "
+                    "(your instructor has the details)"
+                )
                 cell.source = f"raise RuntimeError({message!r})"
 
     def _mark_cells(self, nb: NotebookNode) -> None:

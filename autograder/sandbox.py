@@ -301,8 +301,10 @@ def copy_inputs(source: Path, dest: Path, max_bytes: int = 64 * MiB) -> None:
 def readable_mnist() -> Path | None:
     """The MNIST cache folder as the grading user can read it (None if there is none).
 
-    As root with a private cache (files 0600 under /root), a readable copy is made once per
-    grading process, in a temporary folder removed at exit.
+    The cache is written world-readable (``lenet_kit.data.CACHE_FILE_MODE``) and bound into the
+    sandbox as it is. Only as root with an older private cache (files 0600, or a folder others
+    cannot enter) is a readable copy made, once per grading process, in a temporary folder
+    removed at exit.
     """
     from lenet_kit.data import default_cache_dir
 
@@ -310,7 +312,9 @@ def readable_mnist() -> Path | None:
     if not cache_dir.is_dir():
         return None
     files = [p for p in cache_dir.iterdir() if p.is_file()]
-    if ensure_grader_user() is None or all(p.stat().st_mode & 0o004 for p in files):
+    readable = cache_dir.stat().st_mode & 0o005 == 0o005
+    readable = readable and all(p.stat().st_mode & 0o004 for p in files)
+    if ensure_grader_user() is None or readable:
         return cache_dir
     mirror = Path(tempfile.mkdtemp(prefix="lenet-mnist-"))
     os.chmod(mirror, 0o755)

@@ -68,6 +68,8 @@ IDX_STEMS = {
 IDX_MAGIC = {"images": 2051, "labels": 2049}
 
 SOURCES = ("cache", "idx", "wheel", "web")
+#: Permissions of cached files: MNIST is public, and grading kernels run as another user.
+CACHE_FILE_MODE = 0o644
 
 
 class MnistError(RuntimeError):
@@ -153,6 +155,8 @@ def _write_cache(cache_dir: Path, data: Split, split: str) -> None:
         # Write beside the target, then rename: an interrupted fetch never leaves half a file.
         with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".npy", delete=False) as tmp:
             np.save(tmp, getattr(data, part), allow_pickle=False)
+        # Public data, world-readable (mkstemp makes 0600): a sandboxed grading user reads it.
+        os.chmod(tmp.name, CACHE_FILE_MODE)
         os.replace(tmp.name, path)
 
 

@@ -7,6 +7,7 @@ plausible mistake (tests/mistakes/). Scores are read from nbgrader's own gradebo
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -14,8 +15,16 @@ import nbformat
 import pytest
 
 from autograder.nbgrader_cli import nbgrader
-from autograder.notebooks import errors, executed_all, is_test, stderr_cells
-from autograder.release import COURSE, SOLUTIONS, assignments, differences, generate_in_scratch
+from autograder.notebooks import errors, executed_all, stderr_cells
+from autograder.release import (
+    COURSE,
+    SOLUTIONS,
+    assignments,
+    differences,
+    generate_in_scratch,
+    is_graded,
+    notebook_path,
+)
 from autograder.results import db_url, result
 from autograder.synthetic import notebook_with, submit
 from tests.mistakes import MISTAKES
@@ -23,18 +32,8 @@ from tests.mistakes import MISTAKES
 ASSIGNMENTS = assignments()
 
 
-def notebook_path(folder: Path, assignment: str) -> Path:
-    (path,) = sorted(folder.joinpath(assignment).glob("*.ipynb"))
-    return path
-
-
-def has_tests(assignment: str) -> bool:
-    nb = nbformat.read(notebook_path(SOLUTIONS, assignment), as_version=4)
-    return any(is_test(cell) for cell in nb.cells)
-
-
 #: Assignments with autograded test cells (demos and the start page have none).
-GRADED = [a for a in ASSIGNMENTS if has_tests(a)]
+GRADED = [a for a in ASSIGNMENTS if is_graded(a)]
 MISTAKE_CASES = [(a, i) for a in GRADED for i in range(len(MISTAKES.get(a, [])))]
 
 pytestmark = pytest.mark.slow
@@ -96,6 +95,8 @@ def test_solution_gets_full_marks_and_runs_clean(grade, assignment):
     nb = autograded(graded, "solution", assignment)
     assert errors(nb) == []
     assert stderr_cells(nb) == [], "the solution writes to stderr (warnings fail nbgrader tests)"
+    flags_file = graded / "autograder" / "autograded" / "solution" / assignment / "flags.json"
+    assert json.loads(flags_file.read_text()) == [], "the correct solution raises tamper flags"
 
 
 @pytest.mark.parametrize("assignment", GRADED)

@@ -138,6 +138,19 @@ def test_idx_folder_source_fills_the_cache(mnist_cache, tmp_path, gz):
     np.testing.assert_array_equal(labels, ref_labels)
 
 
+def test_cache_files_are_world_readable_whatever_the_umask(mnist_cache, tmp_path):
+    # Sandboxed grading kernels run as another user and read the cache as it is.
+    folder = write_idx_folder(tmp_path / "idx", "test", gz=False)
+    cache = tmp_path / "cache"
+    old = os.umask(0o077)
+    try:
+        fetch_mnist(["test"], cache_dir=cache, idx_dir=folder, sources=("idx",))
+    finally:
+        os.umask(old)
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in cache.iterdir()}
+    assert modes == {"test-images.npy": "0o644", "test-labels.npy": "0o644"}
+
+
 def test_modified_idx_data_is_refused_and_never_cached(mnist_cache, tmp_path):
     images, _ = load_mnist("test")
     images = images.copy()

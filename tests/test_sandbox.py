@@ -195,6 +195,29 @@ def test_file_size_limit(kernel):
     assert "File too large" in kernel.run(code)
 
 
+@pytest.mark.parametrize("mode", [0o644, 0o600])
+def test_mnist_cache_is_copied_only_when_the_grading_user_cannot_read_it(
+    tmp_path, monkeypatch, mode
+):
+    if os.geteuid() != 0:
+        pytest.skip("only as root do kernels run as another user (otherwise the cache is yours)")
+    cache = tmp_path / "mnist"
+    cache.mkdir(mode=0o755)
+    cache.chmod(0o755)
+    for name in ("test-images.npy", "test-labels.npy"):
+        (cache / name).write_bytes(name.encode())
+        (cache / name).chmod(mode)
+    monkeypatch.setenv("LENET_DATA_DIR", str(cache))
+    seen = sandbox.readable_mnist.__wrapped__()  # uncached: this test's own folder
+    if mode == 0o644:
+        assert seen == cache
+    else:  # an older private cache: a readable copy, same contents
+        assert seen != cache
+        for name in ("test-images.npy", "test-labels.npy"):
+            assert (seen / name).read_bytes() == name.encode()
+            assert (seen / name).stat().st_mode & 0o777 == 0o644
+
+
 def test_refuses_without_a_sandbox_unless_opted_out(monkeypatch):
     sandbox.isolation_problem.cache_clear()
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)

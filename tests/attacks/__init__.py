@@ -246,3 +246,93 @@ ATTACKS = [
         frozenset({"timeout", "hides-errors"}),
     ),
 ]
+
+
+# --- Fake accuracy, on 08_gpu_training -------------------------------------------------------
+# The solution notebook with its training cell (the plain code cell that starts with
+# TRAINING_CELL, found by content: its numbers change) replaced by an attack's code, so every
+# exercise is the correct one and only the hidden accuracy test can tell a trained model.
+
+ACCURACY_ASSIGNMENT = "08_gpu_training"
+TRAINING_CELL = "EPOCHS, BATCH_SIZE, PEAK_LR"
+
+#: An untrained model with the variables a real run leaves, and a made-up report.
+FAKE_TRAINING = """\
+torch.manual_seed(SEED)
+model = LeNet5("modern").to(device)  # never trained
+checkpoint_path = "lenet5_modern.pt"
+history = [(epoch, 0.3 / epoch, 0.985 + 0.0025 * epoch, 9.0 * epoch) for epoch in (1, 2, 3, 4)]
+loss, test_acc = 0.0121, 0.995
+save_checkpoint(checkpoint_path, model, 4, {"train_loss": loss, "test_acc": test_acc})
+for epoch, loss, acc, seconds in history:
+    print(f"epoch {epoch}: train loss {loss:.4f}, test accuracy {acc:.2%}, {seconds:.0f} s")
+print("test accuracy 99.52%")
+"""
+
+#: Makes Tensor.argmax answer the true test labels for the grader's batches of 1,000.
+PATCH_ARGMAX = """\
+_truth = torch.from_numpy(load_mnist("test")[1].astype(np.int64))
+_served = [0]
+_argmax = torch.Tensor.argmax
+
+
+def _answers(self, *args, **kwargs):
+    if self.dim() == 2 and tuple(self.shape) == (1000, 10):
+        start = _served[0] % 10_000
+        _served[0] += 1000
+        return _truth[start : start + 1000].to(self.device)
+    return _argmax(self, *args, **kwargs)
+
+
+torch.Tensor.argmax = _answers
+"""
+
+#: Makes load_mnist("test") return the untrained model's own predictions as the labels.
+PATCH_LOADER = """\
+import lenet_kit.data as _data
+
+_read = _data._read_cache
+
+
+def _labels_the_model_gives(cache_dir, split):
+    real = _read(cache_dir, split)
+    if split != "test":
+        return real
+    x = np.pad(real.images, ((0, 0), (2, 2), (2, 2))).astype(np.float32)
+    x = torch.from_numpy((x / 255 - 0.1307) / 0.3081)[:, None]
+    with torch.no_grad():
+        guesses = [model(x[i : i + 1000]).argmax(1) for i in range(0, 10_000, 1000)]
+    return _data.Split(real.images, torch.cat(guesses).numpy().astype(np.uint8))
+
+
+_data._read_cache = _labels_the_model_gives
+"""
+
+#: ``code`` replaces the training cell; ``guard``: also graded with neutralization off.
+ACCURACY_ATTACKS = [
+    Attack("fake-accuracy-report", FAKE_TRAINING, frozenset({"accuracy-claim"})),
+    Attack(
+        "fake-accuracy-patched-argmax",
+        FAKE_TRAINING + PATCH_ARGMAX,
+        frozenset({"monkeypatch"}),
+        guard=True,
+    ),
+    Attack(
+        "fake-accuracy-patched-loader",
+        FAKE_TRAINING + PATCH_LOADER,
+        frozenset({"monkeypatch"}),
+        guard=True,
+    ),
+]
+
+
+def training_cell(nb) -> int:
+    """Index of the notebook's training cell (found by its first line, never by position)."""
+    found = [
+        i
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and cell.source.lstrip().startswith(TRAINING_CELL)
+    ]
+    if len(found) != 1:
+        raise LookupError(f"expected one cell starting with {TRAINING_CELL!r}, found {found}")
+    return found[0]
