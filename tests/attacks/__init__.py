@@ -308,9 +308,31 @@ def _labels_the_model_gives(cache_dir, split):
 _data._read_cache = _labels_the_model_gives
 """
 
+#: A model with LeNet-5's 61,706 (untrained) parameters whose forward looks each test digit up
+#: in the test labels: it fools any test that calls the model, not one that uses its weights.
+LOOKUP_MODEL = """\
+class _Memorizer(LeNet5):
+    def __init__(self):
+        super().__init__("modern")
+        images, labels = load_mnist("test")
+        x = (np.pad(images, ((0, 0), (2, 2), (2, 2))).astype(np.float32) / 255 - 0.1307) / 0.3081
+        self.answers = {digit.tobytes(): int(label) for digit, label in zip(x, labels)}
+
+    def forward(self, x):
+        keys = [digit.tobytes() for digit in x.detach().cpu().numpy()[:, 0]]
+        found = torch.tensor([self.answers.get(key, 0) for key in keys])
+        return F.one_hot(found, 10).float().to(x.device)
+
+
+model = _Memorizer().to(device)
+"""
+
 #: ``code`` replaces the training cell; ``guard``: also graded with neutralization off.
 ACCURACY_ATTACKS = [
     Attack("fake-accuracy-report", FAKE_TRAINING, frozenset({"accuracy-claim"})),
+    Attack(
+        "fake-accuracy-lookup-model", FAKE_TRAINING + LOOKUP_MODEL, frozenset({"accuracy-claim"})
+    ),
     Attack(
         "fake-accuracy-patched-argmax",
         FAKE_TRAINING + PATCH_ARGMAX,
