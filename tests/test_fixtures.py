@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from autograder.fixtures import LINE, fixture_line, pack, registry
-from autograder.fixtures.__main__ import update
+from autograder.fixtures.__main__ import _same, update
 from autograder.release import COURSE, SOLUTIONS
 from lenet_kit.grading import unpack
 
@@ -42,6 +42,19 @@ def test_pack_unpack_round_trip_keeps_dtype_shape_and_bits():
 def test_embedded_reference_data_matches_lenet_ref_today():
     stale = update(SOLUTION_NOTEBOOKS, check=True)
     assert stale == [], "run `make fixtures release` and commit solutions/ and course/"
+
+
+def test_freshness_ignores_rounding_noise_but_not_changes():
+    rng = np.random.default_rng(1)
+    x32 = rng.standard_normal(100).astype(np.float32)
+    x64 = rng.standard_normal(100)
+    # The last bits of float32 results vary with torch's thread count (seen in CI).
+    noisy32 = x32 + np.spacing(x32) * 4
+    assert _same({"a": x32, "b": x64}, {"a": noisy32, "b": x64.copy()})
+    assert not _same({"a": x32}, {"a": x32 * np.float32(1.001)})
+    assert not _same({"b": x64}, {"b": x64 * (1 + 1e-8)})
+    assert not _same({"a": x32}, {"a": x32.astype(np.float64)})
+    assert not _same({"a": x32}, {"a": x32, "b": x64})
 
 
 def fixture_names_in(source: str) -> set[str]:
