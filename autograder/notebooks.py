@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import nbformat
 
@@ -62,3 +63,29 @@ def executed_all(nb: nbformat.NotebookNode) -> bool:
         for cell in nb.cells
         if cell.cell_type == "code" and cell.source.strip()
     )
+
+
+def points_by_test(nb: nbformat.NotebookNode) -> dict[str | None, float]:
+    """Points of each autograded test cell, by grade_id (what the notebook is worth)."""
+    return {grade_id(cell): nbgrader_meta(cell)["points"] for cell in nb.cells if is_test(cell)}
+
+
+def execute(
+    nb: nbformat.NotebookNode, folder: Path, timeout: int, allow_errors: bool = False
+) -> nbformat.NotebookNode:
+    """Run ``nb`` top to bottom in a fresh python3 kernel working in ``folder``; outputs in place.
+
+    Files the notebook writes (checkpoints, figures) land in ``folder``: pass a scratch copy,
+    never solutions/ or course/.
+    """
+    from nbclient import NotebookClient  # imported here: only the runs need it
+
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=allow_errors,
+        resources={"metadata": {"path": str(folder)}},
+    )
+    client.execute()
+    return nb

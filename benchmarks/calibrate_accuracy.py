@@ -7,9 +7,10 @@ accuracy its own hidden test measures.
 For each seed the solution notebook's cells run in a fresh kernel, in order, up to its accuracy
 test (the test cell whose grade_id contains "accuracy"), with the setup cell's ``SEED = ...``
 line replaced by the seed. Then the test cell runs in full, hidden part included, and the
-accuracy it computed is printed with the training time. The threshold is read from that cell;
-the margin is the worst seed's accuracy minus the threshold. Seeds run one after another, so
-the times are comparable; quote the load average printed with them.
+accuracy it computed is printed with the training time. The threshold is the "required N%" that
+cell states (read as autograder.tamper reads it); the margin is the worst seed's accuracy minus
+the threshold. Each seed runs in a scratch copy of the folder, one after another, so the times
+are comparable; quote the load average printed with them.
 """
 
 from __future__ import annotations
@@ -17,63 +18,56 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
+from autograder.notebooks import execute, grade_id
 from autograder.release import SOLUTIONS, assignments, notebook_path
+from autograder.tamper import REQUIRED
 
 SEED_LINE = re.compile(r"^SEED = \d+$", re.MULTILINE)
-THRESHOLD = re.compile(r">= (0\.\d+)")
 #: Where the hidden accuracy tests leave the measured accuracy.
 ACCURACY_NAMES = ("_acc", "test_accuracy", "accuracy")
-
-
-def accuracy_cell(nb: nbformat.NotebookNode) -> int:
-    for index, cell in enumerate(nb.cells):
-        if "accuracy" in cell.metadata.get("nbgrader", {}).get("grade_id", ""):
-            return index
-    raise SystemExit("this notebook has no accuracy test cell (grade_id containing 'accuracy')")
 
 
 def seeded_copy(path: Path, seed: int) -> tuple[nbformat.NotebookNode, float]:
     """The notebook cut after its accuracy test, run with ``seed``; and the test's threshold."""
     nb = nbformat.read(path, as_version=4)
-    last = accuracy_cell(nb)
-    seeded = [
-        i for i, c in enumerate(nb.cells) if c.cell_type == "code" and SEED_LINE.search(c.source)
-    ]
-    if not seeded:
+    last = next((i for i, c in enumerate(nb.cells) if "accuracy" in (grade_id(c) or "")), None)
+    if last is None:
+        raise SystemExit(f"{path.name}: no accuracy test cell (grade_id containing 'accuracy')")
+    required = REQUIRED.search(nb.cells[last].source)
+    if required is None:
+        raise SystemExit(f"{path.name}: its accuracy test states no 'required N%' threshold")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    seeded = next((c for c in code if SEED_LINE.search(c.source)), None)
+    if seeded is None:
         raise SystemExit(f"{path.name}: no 'SEED = <number>' line to replace")
-    cell = nb.cells[seeded[0]]
-    cell.source = SEED_LINE.sub(f"SEED = {seed}", cell.source, count=1)
-    test = nb.cells[last]
-    found = THRESHOLD.findall(test.source)
-    if not found:
-        raise SystemExit(f"{path.name}: no '>= 0.xx' threshold in the accuracy test")
+    seeded.source = SEED_LINE.sub(f"SEED = {seed}", seeded.source, count=1)
     nb.cells = [c for c in nb.cells[: last + 1] if c.cell_type == "code"]
     names = ", ".join(repr(n) for n in ACCURACY_NAMES)
     report = f"print(next(globals()[n] for n in ({names},) if n in globals()))"
     nb.cells.append(nbformat.v4.new_code_cell(report))
-    return nb, float(found[-1])
+    return nb, float(required.group(1)) / 100
 
 
 def run_seed(path: Path, seed: int, timeout: int) -> tuple[float, float, float]:
-    """(accuracy, seconds, threshold) of the solution notebook run with ``seed``."""
+    """(accuracy, seconds, threshold) of the solution notebook run with ``seed``.
+
+    It runs in a scratch copy of its folder: checkpoints it writes never land in solutions/.
+    """
     nb, threshold = seeded_copy(path, seed)
-    start = time.perf_counter()
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    client.execute()
-    seconds = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / path.parent.name
+        shutil.copytree(path.parent, folder)
+        start = time.perf_counter()
+        execute(nb, folder, timeout, allow_errors=True)
+        seconds = time.perf_counter() - start
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     last = nb.cells[-1].get("outputs", [])
     text = "".join(o.get("text", "") for o in last if o.output_type == "stream").strip()

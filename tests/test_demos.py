@@ -7,7 +7,6 @@ a model evaluated without the demos' adapter). The browser half lives in tests/b
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -361,27 +360,14 @@ def test_demos_notebooks_are_ungraded_and_without_outputs():
 
 
 @pytest.mark.slow
-def test_demos_notebook_executes_headless_without_errors(trained, tmp_path):
-    from nbclient import NotebookClient
-
-    from autograder.notebooks import errors, executed_all, stderr_cells
+def test_demos_notebook_executes_headless_without_errors(trained, tmp_path, monkeypatch):
+    from autograder.notebooks import errors, execute, executed_all, stderr_cells
 
     save_checkpoint(tmp_path / "lenet5-classic.pt", trained, 2, {"test_acc_2000": 0.95})
     nb = nbformat.read(REPO / "course" / "demos" / "demos.ipynb", as_version=4)
-    env = {"LENET_DEMOS_CACHE": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        client = NotebookClient(
-            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-        )
-        client.execute()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    monkeypatch.setenv("LENET_DEMOS_CACHE", str(tmp_path))  # the kernel inherits the environment
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    execute(nb, tmp_path, timeout=300)
     assert errors(nb) == [] and stderr_cells(nb) == [] and executed_all(nb)
     first = nb.cells[1].outputs[0].text
     assert "loaded" in first, first

@@ -12,9 +12,8 @@ import shutil
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
-from autograder.notebooks import errors, executed_all, stderr_cells
+from autograder.notebooks import errors, execute, executed_all, points_by_test, stderr_cells
 from autograder.release import COURSE, SOLUTIONS, assignments, is_graded, notebook_path
 
 UNGRADED = [a for a in assignments() if not is_graded(a) and a != "demos"]
@@ -31,10 +30,7 @@ def test_ungraded_release_notebook_runs_clean(assignment, tmp_path, mnist_cache)
     shutil.copytree(COURSE / assignment, folder)
     path = notebook_path(tmp_path, assignment)
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
-    )
-    client.execute()
+    execute(nb, folder, timeout=300)
     assert errors(nb) == [], errors(nb)
     assert stderr_cells(nb) == [], [nb.cells[i].outputs for i in stderr_cells(nb)]
     assert executed_all(nb)
@@ -66,11 +62,7 @@ def test_points_add_up_to_what_the_notebooks_state_and_the_course_to_100():
         if not is_graded(assignment):
             continue
         nb = nbformat.read(notebook_path(SOLUTIONS, assignment), as_version=4)
-        points = sum(
-            cell.metadata["nbgrader"]["points"]
-            for cell in nb.cells
-            if cell.metadata.get("nbgrader", {}).get("grade")
-        )
+        points = sum(points_by_test(nb).values())
         stated, bonus = stated_points(nb)
         assert points == stated, f"{assignment}: its test cells give {points}, it states {stated}"
         course += 0 if bonus else points

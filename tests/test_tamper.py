@@ -21,8 +21,8 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from autograder import sandbox
 from autograder.nbgrader_cli import nbgrader
-from autograder.notebooks import grade_id, is_test, nbgrader_meta
-from autograder.release import COURSE, SOLUTIONS, generate_in_scratch
+from autograder.notebooks import grade_id, is_test, points_by_test
+from autograder.release import COURSE, SOLUTIONS, generate_in_scratch, notebook_path
 from autograder.results import db_url, result
 from autograder.safe_execute import SafeExecute
 from autograder.synthetic import notebook_with, submit
@@ -412,8 +412,7 @@ def test_every_accuracy_test_states_its_threshold():
 
 
 def _points(assignment: str) -> dict[str, float]:
-    nb = nbformat.read(SOLUTIONS / assignment / f"{assignment}.ipynb", as_version=4)
-    return {grade_id(c): nbgrader_meta(c)["points"] for c in nb.cells if is_test(c)}
+    return points_by_test(nbformat.read(notebook_path(SOLUTIONS, assignment), as_version=4))
 
 
 @pytest.mark.slow
