@@ -10,6 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: help start lab setup env data system-deps test test-fast lint format fixtures release check-release grade demos lock clean student-kit grader-user
+.PHONY: hub hub-deps
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -72,6 +73,19 @@ demos: setup  ## serve the interactive demos as a standalone app (Voila) on 127.
 
 student-kit: env  ## build dist/lenet5-student-kit(.zip): released notebooks + lenet_kit, no solutions
 	$(PY) -m autograder.kit
+
+hub-deps: hub/node_modules/.package-lock.json  ## install JupyterHub's proxy (configurable-http-proxy, pinned) from npm
+
+hub/node_modules/.package-lock.json: hub/package.json hub/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found: install Node.js with npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	cd hub && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+hub: setup system-deps hub-deps  ## start the course's JupyterHub on 127.0.0.1:8000, as root (accounts from hub/roster.csv; ARGS="--port 8010")
+	$(PY) -m hub $(ARGS)
+
+# The hub's browser journeys (tests/hub) need its proxy.
+test: hub-deps
 
 grader-user:  ## create the unprivileged user that sandboxed grading kernels run as (root only)
 	id -u lenet-grader >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group lenet-grader

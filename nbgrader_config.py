@@ -25,6 +25,9 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 
 # The assignment-list extension needs a writable exchange even when no JupyterHub is used.
 c.Exchange.root = os.path.join(HERE, "autograder", "exchange")
+# On the course's JupyterHub (hub/, `make hub`) every user shares one exchange folder.
+if os.environ.get("LENET_HUB_EXCHANGE"):
+    c.Exchange.root = os.environ["LENET_HUB_EXCHANGE"]
 
 # What students see in place of solutions.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
