@@ -4,9 +4,12 @@
     python -m autograder --zip canvas.zip -a 01_mnist   # LMS bulk download, via zip_collect
     python -m autograder -a 01_mnist --student alice --force   # regrade one submission
     python -m autograder --scheduler tcp://host:8786          # on an existing Dask cluster
+    python -m autograder --roster roster.csv      # students (id, name, email, section) first
 
 Already graded submissions (same files, in the gradebook) are skipped unless --force; an
-interrupted run resumes. Writes autograder/reports/{report.md,report.json,grades.csv}.
+interrupted run resumes. Assignments the gradebook lacks are added from their source folders.
+Writes autograder/reports/{report.md,report.json,grades.csv,canvas_grades.csv} and the class
+view's histograms (class-<assignment>.png).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from autograder.batch import Options, UnknownAssignment, course_at, run
 from autograder.collect import zip_collect
+from autograder.lms import RosterError
 from autograder.nbgrader_cli import NbgraderFailed
 
 
@@ -39,6 +43,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--root", type=Path, help="course root (default: this repository)")
     p.add_argument("--db", help="gradebook URL (default: nbgrader_config.py's db_url)")
+    p.add_argument(
+        "--roster", type=Path, help="an LMS roster export (CSV: id, name, email, section) to import"
+    )
     return p
 
 
@@ -59,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             notes = zip_collect(
                 args.zip, args.assignment[0], course.root, tuple(course.nbgrader_flags())
             )
-        except (FileNotFoundError, NbgraderFailed) as err:
+        except (FileNotFoundError, ValueError, NbgraderFailed) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
         for note in notes:
@@ -74,10 +81,14 @@ def main(argv: list[str] | None = None) -> int:
         time_limit=args.time_limit,
         feedback=not args.no_feedback,
         progress=not args.no_progress,
+        roster=args.roster,
     )
+    if args.roster is not None and not args.roster.is_file():
+        print(f"error: no roster at {args.roster}: pass the LMS's roster export", file=sys.stderr)
+        return 2
     try:
         summary = run(course, options)
-    except UnknownAssignment as err:
+    except (UnknownAssignment, RosterError, NbgraderFailed) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(
@@ -88,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     for note in summary.notes:
         print(f"note: {note}")
     print(f"report: {summary.report_md}\ngrade sheet: {summary.grades_csv}")
+    print(f"LMS import file (Canvas gradebook CSV): {summary.lms_csv}")
     return 0
 
 

@@ -27,11 +27,11 @@ from typing import Any
 
 from nbgrader.api import Gradebook
 
-from autograder import report
+from autograder import lms, report
 from autograder.cluster import default_workers
 from autograder.collect import Submission, find_submissions
 from autograder.gradebook_sync import apply, prepare, snapshot, sqlite_path, template
-from autograder.nbgrader_cli import REPO, nbgrader_env
+from autograder.nbgrader_cli import REPO, nbgrader, nbgrader_env
 from autograder.worker import Job, Outcome, course_config, grade, read_tree, warm_up
 
 
@@ -118,6 +118,7 @@ class Options:
     time_limit: float | None = None
     feedback: bool = True
     progress: bool = True
+    roster: Path | None = None  # an LMS roster export to import into the gradebook first
 
 
 @dataclass
@@ -134,6 +135,8 @@ class Summary:
     report_md: Path | None = None
     report_json: Path | None = None
     grades_csv: Path | None = None
+    lms_csv: Path | None = None
+    added_assignments: list[str] = field(default_factory=list)
     entries: list[report.Entry] = field(default_factory=list)
 
 
@@ -185,8 +188,13 @@ def _source_files(course: Course, assignment: str) -> dict[str, bytes]:
     return {k: v for k, v in files.items() if not k.endswith(".ipynb") and "__pycache__" not in k}
 
 
-def store(course: Course, outcome: Outcome, digest: str) -> dict[str, Any]:
-    """Put one outcome into the course: autograded folder, gradebook, then the record."""
+def store(
+    course: Course, outcome: Outcome, digest: str, lms_facts: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Put one outcome into the course: autograded folder, gradebook, then the record.
+
+    ``lms_facts`` (late, renamed, replaced tries) go into the record; a late or renamed
+    submission is also flagged for review in the gradebook."""
     s, a = outcome.student, outcome.assignment
     record_path = course.record_path(s, a)
     record_path.unlink(missing_ok=True)
@@ -215,6 +223,10 @@ def store(course: Course, outcome: Outcome, digest: str) -> dict[str, Any]:
         "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "warnings": outcome.warnings,
     }
+    if lms_facts:
+        rec["lms"] = lms_facts
+        if lms_facts.get("late") or lms_facts.get("renamed"):
+            lms.flag_in_gradebook(course.db_url, a, s)
     _write_json_atomically(record_path, rec)
     return rec
 
@@ -231,9 +243,14 @@ def _failed_outcome(job: Job, err: BaseException, seconds: float) -> Outcome:
 
 
 def grade_all(
-    course: Course, jobs: list[tuple[Job, str]], options: Options
+    course: Course,
+    jobs: list[tuple[Job, str]],
+    options: Options,
+    facts: dict[tuple[str, str], dict[str, Any]] | None = None,
 ) -> tuple[list[Outcome], int]:
     """Grade ``jobs`` (job, digest) on Dask workers; store each outcome as it arrives.
+
+    ``facts``: per (student, assignment), what the LMS said (see ``store``).
 
     Returns the outcomes and the number of workers that the cluster had.
     """
@@ -267,7 +284,7 @@ def grade_all(
                     outcome = fut.result()
                 except Exception as err:  # a worker that died repeatedly, or a bug: grade zero
                     outcome = _failed_outcome(job, err, time.perf_counter() - started[fut])
-                store(course, outcome, digest)
+                store(course, outcome, digest, (facts or {}).get((job.student, job.assignment)))
                 outcomes.append(outcome)
                 bar.update()
                 if options.progress:
@@ -310,6 +327,48 @@ def export_csv(course: Course) -> Path:
     return path
 
 
+def add_to_gradebook(course: Course, names: list[str]) -> list[str]:
+    """Record assignments the gradebook lacks, from their source folders, as ``nbgrader
+    generate_assignment`` does (in a scratch root: the course's release folder is left as it
+    is). Returns the names added; raises ``UnknownAssignment`` for names with no source."""
+    source = course.folder("source")
+    unknown = [n for n in names if not (source / n).is_dir()]
+    if unknown:
+        raise UnknownAssignment(
+            f"submissions for {unknown}, which neither the gradebook ({_shown(course.db_url)}) "
+            f"nor the source folder {source} has: check the assignment names in "
+            f"{course.folder('submitted')}, or add the assignments' source folders"
+        )
+    cfg = course_config(course.root, course.db_url)
+    with tempfile.TemporaryDirectory(prefix="lenet-add-") as tmp:
+        for name in names:
+            shutil.copytree(
+                source / name,
+                Path(tmp) / cfg.CourseDirectory.source_directory / name,
+                ignore=shutil.ignore_patterns(".*", "__pycache__"),
+            )
+            nbgrader(
+                "generate_assignment",
+                name,
+                f"--CourseDirectory.root={tmp}",
+                f"--CourseDirectory.db_url={course.db_url}",
+            )
+    return list(names)
+
+
+def _lms_facts(sub: Submission, renamed: dict[str, str]) -> dict[str, Any]:
+    """What the LMS's file names said about a submission, and any notebook taken as renamed."""
+    collected = lms.read_meta(sub.folder).get("lms", {})
+    facts: dict[str, Any] = {}
+    if collected.get("late"):
+        facts["late"] = True
+    if collected.get("replaced"):
+        facts["replaced"] = list(collected["replaced"])
+    if renamed:
+        facts["renamed"] = dict(renamed)
+    return facts
+
+
 def run(course: Course, options: Options) -> Summary:
     """Grade what needs grading, then feedback, grade sheet and report (bad work never raises)."""
     start = time.perf_counter()
@@ -323,17 +382,20 @@ def run(course: Course, options: Options) -> Summary:
         and (options.students is None or s.student in options.students)
     ]
     prepare(course.db_url, sorted({s.student for s in subs}))
+    if options.roster is not None:
+        entries = lms.import_roster(course.db_url, options.roster, course.reports / "roster.json")
+        summary.notes.append(f"roster: {len(entries)} students from {options.roster}")
     with Gradebook(course.db_url) as gb:
         known = {a.name for a in gb.assignments}
     unknown = sorted({s.assignment for s in subs} - known)
-    if unknown:
-        raise UnknownAssignment(
-            f"submissions for {unknown}, which the gradebook ({_shown(course.db_url)}) lacks: "
-            f"release them first with `nbgrader generate_assignment NAME` (make release)"
-        )
+    if unknown:  # a fresh clone: record them as generate_assignment would
+        summary.added_assignments = add_to_gradebook(course, unknown)
+        summary.notes.append(f"added to the gradebook from their sources: {unknown}")
     graded = in_gradebook(course.db_url)
     overrides = timeout_overrides(options.cell_timeout) if options.cell_timeout else {}
     sources: dict[str, dict[str, bytes]] = {}
+    expected: dict[str, dict[str, set[str]]] = {}
+    lms_facts: dict[tuple[str, str], dict[str, Any]] = {}
     jobs = []
     digests = {}
     for sub in subs:
@@ -345,6 +407,12 @@ def run(course: Course, options: Options) -> Summary:
             sources[sub.assignment] = _source_files(course, sub.assignment)
         files, notes = read_tree(sub.folder)
         summary.notes += [f"{sub.student}/{sub.assignment}: {n}" for n in notes]
+        if sub.assignment not in expected:
+            expected[sub.assignment] = lms.source_ids(course.folder("source") / sub.assignment)
+        renamed = lms.find_renamed(files, expected[sub.assignment])
+        for old, new in renamed.items():  # graded under the assignment's own name
+            files[new] = files.pop(old)
+        lms_facts[(sub.student, sub.assignment)] = _lms_facts(sub, renamed)
         job = Job(
             student=sub.student,
             assignment=sub.assignment,
@@ -361,7 +429,7 @@ def run(course: Course, options: Options) -> Summary:
     outcomes = []
     if jobs:
         outcomes, summary.workers = grade_all(
-            course, jobs, replace(options, workers=summary.workers)
+            course, jobs, replace(options, workers=summary.workers), lms_facts
         )
     summary.grading_seconds = time.perf_counter() - t0
     for o in outcomes:
@@ -374,12 +442,18 @@ def run(course: Course, options: Options) -> Summary:
             if error:
                 summary.notes.append(error)
     summary.grades_csv = export_csv(course)
+    summary.lms_csv = lms.canvas_export(
+        course.db_url,
+        course.reports / "canvas_grades.csv",
+        lms.saved_roster(course.reports / "roster.json"),
+    )
     records = [  # the report covers the whole class, whatever this run graded
         read_record(course, s.student, s.assignment)
         or {"student": s.student, "assignment": s.assignment, "status": "not graded by a batch"}
         for s in everyone
     ]
     summary.entries = report.build(course.db_url, course.folder("autograded"), records)
+    views = report.class_view(course.db_url, course.folder("autograded"), course.reports)
     summary.seconds = time.perf_counter() - start
     facts = {
         "submissions": len(everyone),
@@ -391,16 +465,19 @@ def run(course: Course, options: Options) -> Summary:
         "grading seconds": round(summary.grading_seconds, 1),
         "total seconds": round(summary.seconds, 1),
         "grade sheet": str(summary.grades_csv),
+        "LMS import file (Canvas)": str(summary.lms_csv),
     }
     if summary.notes:
         facts["notes"] = "; ".join(summary.notes)
-    summary.report_md, summary.report_json = report.write(course.reports, summary.entries, facts)
+    summary.report_md, summary.report_json = report.write(
+        course.reports, summary.entries, facts, views
+    )
     return summary
 
 
 def summary_json(summary: Summary) -> dict[str, Any]:
     """A JSON-able view of a summary (for scripts)."""
     out = asdict(summary)
-    for key in ("report_md", "report_json", "grades_csv"):
+    for key in ("report_md", "report_json", "grades_csv", "lms_csv"):
         out[key] = str(out[key]) if out[key] else None
     return out

@@ -2,7 +2,10 @@
 
 An LMS bulk download goes through plain ``nbgrader zip_collect``: the zip is put into
 ``autograder/downloaded/<assignment>/archive/`` and the ``FileNameCollectorPlugin`` regex in
-nbgrader_config.py turns each file name into a student id and notebook name.
+nbgrader_config.py turns each file name into a student id and notebook name. Before that,
+``autograder.lms.clean_archive`` keeps only each student's latest try of each file (nbgrader
+stops the whole collection on a duplicate it cannot order), and afterwards what the file names
+said (late, older tries left out) is recorded beside each submission (``.lms.json``).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,19 +72,25 @@ def zip_collect(
 ) -> list[str]:
     """Collect an LMS bulk download into ``submitted/`` with ``nbgrader zip_collect``.
 
-    Returns nbgrader's warnings (files whose names did not match the collector's regex, invalid
-    notebook names). Raises ``FileNotFoundError`` for a missing archive and ``NbgraderFailed``
-    if nbgrader fails.
+    Returns notes: each older try left out for a later one, then nbgrader's warnings (files
+    whose names did not match the collector's regex, invalid notebook names). Raises
+    ``FileNotFoundError`` for a missing archive, ``ValueError`` for a file that is not a zip
+    and ``NbgraderFailed`` if nbgrader fails.
     """
+    from autograder.lms import clean_archive, record_collected
+
     if not archive.is_file():
         raise FileNotFoundError(f"no LMS download at {archive}: pass the path of the .zip file")
+    if not zipfile.is_zipfile(archive):
+        raise ValueError(f"{archive} is not a zip file: pass the LMS's bulk download as it came")
     target = root / "autograder" / "downloaded" / assignment / "archive"
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    shutil.copy(archive, target / archive.name)
+    collected, notes = clean_archive(archive, target / archive.name)
     done = nbgrader("zip_collect", assignment, "--force", *extra_args)
-    return [
+    record_collected(root / "autograder" / "submitted", assignment, collected)
+    return notes + [
         line.split("] ", 1)[-1]
         for line in (done.stdout + done.stderr).splitlines()
         if "WARNING" in line and "Directory not found" not in line

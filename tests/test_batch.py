@@ -102,7 +102,10 @@ def build_class(root: Path, tmp: Path) -> tuple[Path, Expected]:
             f"bob_LATE_1002_2002_{A}-1.ipynb",
             nbformat.writes(notebook_with(sol, mistake.replacements)),
         )
-        z.write(sol, "carol_1003_2003_02_other.ipynb")  # the wrong file uploaded
+        # the wrong file uploaded: another assignment's notebook (a renamed notebook of this
+        # assignment would be graded: tests/test_lms.py)
+        z.write(root / "solutions" / "02_convolution" / "02_convolution.ipynb",
+                "carol_1003_2003_02_other.ipynb")  # fmt: skip
     bad = root / "autograder" / "submitted" / "badjson" / A
     bad.mkdir(parents=True)
     (bad / f"{A}.ipynb").write_text('{"cells": [ {"cell_type": "code", "sour')
