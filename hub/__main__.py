@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from hub.classroom import REPO, VENV, Settings, SetupError, prepare
+from hub.classroom import REPO, ROLES, VENV, Settings, SetupError, prepare, write_configs
 
 
 def parser() -> argparse.ArgumentParser:
@@ -29,6 +29,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--hub-port", type=int, default=d.hub_port)
     p.add_argument("--proxy-api-port", type=int, default=d.proxy_api_port)
     p.add_argument("--prepare-only", action="store_true", help="set up, do not start the hub")
+    p.add_argument(
+        "--configs-only",
+        action="store_true",
+        help="only write the per-role Jupyter and nbgrader configs into <state>/jupyter "
+        "(no accounts, no root needed: what the Kubernetes image does, hub/k8s/Dockerfile)",
+    )
     return p
 
 
@@ -45,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         hub_port=args.hub_port,
         proxy_api_port=args.proxy_api_port,
     )
+    if args.configs_only:
+        write_configs(settings)
+        print(f"configs for {', '.join(ROLES)} in {settings.path('jupyter')}")
+        return 0
     try:
         prepare(settings)
     except SetupError as err:

@@ -251,7 +251,10 @@ def copy_mnist(target: Path) -> Path:
 
 
 def _nbgrader_config(settings: Settings, role: str) -> str:
-    course_config = Path(settings.course_root) / "nbgrader_config.py"
+    # The instructor's course root holds the course config; students read the repository's
+    # copy (on Kubernetes the course root is the instructor's volume, which students lack).
+    folder = Path(settings.course_root) if role == "instructor" else REPO
+    course_config = folder / "nbgrader_config.py"
     lines = [
         f'"""nbgrader config of every hub {role} (written by hub/classroom.py; do not edit)."""',
         "c = get_config()  # noqa: F821",
@@ -352,6 +355,35 @@ def let_class_through(settings: Settings) -> list[str]:
     return folders
 
 
+def course_db_url(course_root: Path) -> str:
+    """The gradebook of the course at ``course_root``, as its nbgrader_config.py says."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
+    return cfg.CourseDirectory.get("db_url") or f"sqlite:///{course_root / 'gradebook.db'}"
+
+
+def add_to_gradebook(settings: Settings) -> str:
+    """Put the roster's students, with names and emails, into the course's gradebook (what the
+    formgrader lists); returns the gradebook's URL."""
+    from nbgrader.api import Gradebook
+
+    from autograder.lms import split_name
+    from autograder.nbgrader_cli import nbgrader_env
+
+    os.environ["PATH"] = nbgrader_env()["PATH"]  # nbgrader runs alembic for a new gradebook
+    url = course_db_url(Path(settings.course_root))
+    with Gradebook(url) as gb:
+        for person in settings.people:
+            if person.role != "student":
+                continue
+            first, last = split_name(person.name)
+            gb.update_or_create_student(
+                person.id, first_name=first, last_name=last, email=person.email or None
+            )
+    return url
+
+
 def prepare(settings: Settings) -> Settings:
     """Set the machine up for ``settings`` (idempotent); returns it with the roster read."""
     settings.people = read_roster(settings.roster)
@@ -373,6 +405,8 @@ def prepare(settings: Settings) -> Settings:
     for folder in let_class_through(settings):
         print(f"note: the class's accounts may now pass through {folder} (setfacl, x only)")
     course = Path(settings.course_root)
+    (course / "autograder").mkdir(exist_ok=True)
+    add_to_gradebook(settings)
     for name in ("autograder", "course", "solutions"):
         share_with_group(course / name, gid)
     os.chown(course, -1, gid)  # nbgrader writes its log file into the course root

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import fcntl
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -79,8 +80,9 @@ class Hub:
 
 
 def _people() -> list[Person]:
+    names = dict(zip(STUDENTS, ("Ada Lovelace", "Bob Builder"), strict=True))
     return [Person(INSTRUCTOR, "Prof Test", "", "instructor")] + [
-        Person(s, s.split("-")[1].title(), f"{s}@example.edu") for s in STUDENTS
+        Person(s, names[s], f"{s}@example.edu") for s in STUDENTS
     ]
 
 
@@ -174,3 +176,21 @@ def browser(hub) -> Iterator:
             yield b
         finally:
             b.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """When a journey fails, keep a screenshot of every page still open (artifacts/...)."""
+    outcome = yield
+    report = outcome.get_result()
+    b = item.funcargs.get("browser") if hasattr(item, "funcargs") else None
+    if report.when != "call" or not report.failed or b is None:
+        return
+    from tests.browser.conftest import screenshot
+
+    name = re.sub(r"[^\w-]+", "-", item.name)
+    for i, page in enumerate(p for ctx in b.contexts for p in ctx.pages):
+        try:
+            screenshot(page, f"hub-FAILED-{name}-{i}")
+        except Exception as err:  # a page that is already gone: say so, keep the report
+            print(f"no screenshot of page {i}: {err}")

@@ -17,6 +17,7 @@ grades are checked in nbgrader's gradebook of the hub's course.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder.notebooks import grade_id, is_solution, is_test, nbgrader_meta
+from autograder.report import main as report_main
 from tests.browser.conftest import screenshot
 from tests.hub.conftest import INSTRUCTOR, PASSWORD, REPO, STUDENTS, A
 from tests.mistakes import MISTAKES
@@ -332,6 +334,7 @@ def test_3_instructor_collects_autogrades_comments_releases_feedback(hub, browse
     )
     screenshot(page, "hub-21-submissions-autograded")
     rows = {s: table.locator("tr", has_text=s).inner_text() for s in STUDENTS}
+    assert "Lovelace, Ada" in rows[ADA], "the roster's names are in the gradebook"
     full = sum(nbgrader_meta(c)["points"] for c in SOLUTION.cells if is_test(c))
     assert f"{full:g} / {full:g}" in re.sub(r"\.0\b", "", rows[ADA]), rows[ADA]
     assert f"{full:g} / {full:g}" not in re.sub(r"\.0\b", "", rows[BOB]), rows[BOB]
@@ -343,12 +346,27 @@ def test_3_instructor_collects_autogrades_comments_releases_feedback(hub, browse
     flags = hub.course / "autograder" / "autograded" / BOB / A / "flags.json"
     assert flags.is_file(), "the course's runner writes flags.json: was it used?"
 
+    # The class view, from what the formgrader wrote (gradebook and autograded notebooks).
+    assert report_main(["--root", str(hub.course)]) == 0
+    view = json.loads((hub.course / "autograder" / "reports" / "class.json").read_text())
+    cells = {c["cell"]: c for c in view[0]["cells"]}
+    (caught,) = MISTAKE.caught_by
+    assert (cells[caught]["lost"], cells[caught]["students"]) == (1, 2), cells[caught]
+    assert "the centre" in cells[caught]["messages"][0][0], cells[caught]
+    assert (hub.course / "autograder" / "reports" / view[0]["histogram"]).is_file()
+
     # Manual grading: Manage Students > bob > 01_mnist, open his notebook, comment his answer.
     formgrader(page, hub, INSTRUCTOR, f"manage_students/{BOB}/{A}")
     page.locator("#main-table a", has_text=A).click()
     (wrong_cell,) = MISTAKE.replacements
     comment = page.locator(f"#{wrong_cell}-comment")  # the formgrader's box under that answer
     comment.wait_for(timeout=LONG)
+    # The box is in the page before the formgrader's script binds its save handler, which also
+    # sets the placeholder: type only once that has happened.
+    page.wait_for_function(
+        f"() => document.querySelector('#{wrong_cell}-comment').placeholder !== ''",
+        timeout=LONG,
+    )
     comment.scroll_into_view_if_needed()
     comment.fill("Pad 2 pixels on every side: np.pad(images, ((0, 0), (2, 2), (2, 2))).")
     page.keyboard.press("Tab")  # the formgrader saves a comment when it loses focus
