@@ -63,11 +63,14 @@ c.FileNameCollectorPlugin.named_regexp = (
     r".*/(?P<student_id>[A-Za-z0-9.@+-]+)_(?:LATE_)?\d+_\d+_(?P<file_id>[^/]+?)(?:-\d+)?\.ipynb$"
 )
 
-# Safe autograding (autograder/safe_execute.py, tamper.py, sandbox.py): students' code runs in a
-# bubblewrap sandbox as an unprivileged user, without network, with resource limits, behind an
-# in-kernel guard; test cells that were edited, deleted or re-typed are flagged and restored.
-# Every submission gets autograder/autograded/<student>/<assignment>/flags.json. Where no
-# sandbox can run, grading refuses unless LENET_GRADE_WITHOUT_SANDBOX=1 (flag "no-isolation").
+# Trusted autograding (autograder/safe_execute.py on lenet_kit/split_execute.py): students'
+# cells run in a bubblewrap sandbox as an unprivileged user, without network, with resource
+# limits, without the modules the assignment forbids; test cells never run there but in the
+# trusted runner (lenet_kit/runner.py), which decides pass or fail and writes the test cells'
+# outputs that nbgrader scores. Test cells that were edited, deleted or re-typed are restored
+# and flagged. Every submission gets autograder/autograded/<student>/<assignment>/flags.json
+# (information for the instructor). Where no sandbox can run, grading refuses unless
+# LENET_GRADE_WITHOUT_SANDBOX=1 (flag "no-isolation").
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
@@ -85,6 +88,13 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+# Validate (`nbgrader validate` and the notebook toolbar's button) runs notebooks the way
+# grading does: test cells in the trusted runner (lenet_kit.runner), the assignment's module
+# policy in force; only the sandbox is left out (a student's own machine may not have one).
+from lenet_kit.split_execute import use_for_validation  # noqa: E402
+
+use_for_validation()
+
 # The Execute settings above apply to SafeExecute too (it is an Execute).
 c.SafeExecute.timeout = 600
 c.SafeExecute.interrupt_on_timeout = True

@@ -57,11 +57,16 @@ def stderr_cells(nb: nbformat.NotebookNode) -> list[int]:
 
 
 def executed_all(nb: nbformat.NotebookNode) -> bool:
-    """True when every non-empty code cell ran (the kernel survived to the end)."""
+    """True when every non-empty code cell that grading runs ran (the kernel survived to the
+    end); cells tagged ``skip-in-grading`` are not run (lenet_kit.split_execute)."""
+    from lenet_kit.split_execute import SKIP_TAG
+
     return all(
         cell.get("execution_count") is not None
         for cell in nb.cells
-        if cell.cell_type == "code" and cell.source.strip()
+        if cell.cell_type == "code"
+        and cell.source.strip()
+        and SKIP_TAG not in cell.get("metadata", {}).get("tags", [])
     )
 
 

@@ -126,8 +126,18 @@ def _ro_bind(path: Path | str, dest: Path | str | None = None) -> list[str]:
     return ["--ro-bind", str(path), str(dest or path)]
 
 
-def bwrap_args(run_dir: Path, inputs: Path, mnist: Path | None, limits: Limits) -> list[str]:
-    """The bubblewrap options that build the filesystem view and namespaces."""
+def bwrap_args(
+    run_dir: Path,
+    inputs: Path,
+    mnist: Path | None,
+    limits: Limits,
+    hidden: tuple[str, ...] = (),
+) -> list[str]:
+    """The bubblewrap options that build the filesystem view and namespaces.
+
+    ``hidden``: packages whose files are replaced by an empty folder (besides
+    ``HIDDEN_PACKAGES``), e.g. torch where an assignment's answers must be NumPy only.
+    """
     # Not --unshare-all: it includes a user namespace, in which root could not switch users.
     args = ["--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-net"]
     args += ["--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
@@ -159,7 +169,7 @@ def bwrap_args(run_dir: Path, inputs: Path, mnist: Path | None, limits: Limits) 
     for bound in binds:
         args += _ro_bind(bound)
     # Hide solution code even where it sits inside a bound folder (a non-editable install).
-    for name in HIDDEN_PACKAGES:
+    for name in (*HIDDEN_PACKAGES, *hidden):
         found = _package_dir(name)
         if found is not None and any(found.is_relative_to(r) for r in _python_roots()):
             args += ["--tmpfs", str(found)]
@@ -210,6 +220,7 @@ def sandboxed_command(
     mnist: Path | None = None,
     limits: Limits | None = None,
     ids: tuple[int, int] | None = None,
+    hidden: tuple[str, ...] = (),
 ) -> list[str]:
     """``cmd`` wrapped so that it runs inside the sandbox (see the module docstring).
 
@@ -240,7 +251,7 @@ def sandboxed_command(
             "--",
             *inner,
         ]
-    return [bwrap, *bwrap_args(run_dir, inputs, mnist, limits), "--", *inner]
+    return [bwrap, *bwrap_args(run_dir, inputs, mnist, limits, hidden), "--", *inner]
 
 
 def sandbox_ids() -> tuple[int, int] | None:
@@ -374,12 +385,14 @@ def require_isolation() -> str | None:
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager that starts the kernel inside the sandbox, talking over ipc sockets.
 
-    ``run_dir``, ``mnist`` and ``limits`` are set by the grader before the kernel starts.
+    ``run_dir``, ``mnist``, ``limits`` and ``hidden_modules`` (packages the kernel must not see)
+    are set by the grader before the kernel starts.
     """
 
     run_dir: RunDir | None = None
     mnist: Path | None = None
     limits: Limits = Limits()
+    hidden_modules: tuple[str, ...] = ()
 
     async def _async_pre_start_kernel(self, **kw):
         assert self.run_dir is not None, "SandboxedKernelManager.run_dir is not set"
@@ -399,5 +412,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         kw["cwd"] = str(self.run_dir.path)
         kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         run = self.run_dir
-        cmd = sandboxed_command(kernel_cmd, run.path, run.inputs, self.mnist, self.limits, run.ids)
+        cmd = sandboxed_command(
+            kernel_cmd, run.path, run.inputs, self.mnist, self.limits, run.ids, self.hidden_modules
+        )
         await super()._async_launch_kernel(cmd, **kw)

@@ -1,10 +1,10 @@
-"""Detect tampering in submissions: a static scan of students' code and a check of test cells.
+"""Tell the instructor what a submission tried: a static scan of students' code, a check of
+test cells, and printed accuracy claims the grader's own test contradicts.
 
-Flags are dicts ``{"kind": str, "reason": str, "cell": str | None}``; each autograded
-submission gets ``autograder/autograded/<student>/<assignment>/flags.json`` (a list, ``[]`` when
-clean), read by the batch grader's report and kept out of students' feedback. Flags never
-change a score by themselves: the scores come from the sandboxed, guarded execution; flags tell
-the instructor what to look at.
+None of this is a defence: grades come from the trusted test runner (:mod:`lenet_kit.runner`),
+which no student code can reach, so a cell the scan flags still runs and earns what it earns.
+The findings are :class:`autograder.flags.Flag` s in each submission's ``flags.json``, for the
+instructor to review; students never see them.
 
 - :func:`scan_cell` reads a student cell's code (IPython syntax included) for constructs that
   rewrite later cells, monkeypatch what tests use, hide errors, delegate to reference code or
@@ -22,18 +22,16 @@ the instructor what to look at.
 from __future__ import annotations
 
 import ast
-import json
 import re
-import time
 from pathlib import Path
 
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors.base import NbGraderPreprocessor
 
+from autograder.flags import Flag
 from autograder.notebooks import grade_id, is_test, nbgrader_meta
 
-FLAGS_FILE = "flags.json"
 #: Where the sanitize phase hands its flags to the execution phase.
 META_KEY = "lenet_flags"
 
@@ -159,7 +157,7 @@ PLAIN_DUNDERS = {
     "__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__radd__", "__rmul__",
 }  # fmt: skip
 #: Words in string constants that point at solutions, hidden tests or grading data on disk.
-SUSPICIOUS_TEXT = re.compile(r"solutions|gradebook|\.ipynb|lenet_ref|autograder|/root|/home/")
+SUSPICIOUS_TEXT = re.compile(r"gradebook|lenet_ref|autograder\.")
 #: Cell magics that run another language or write files.
 RISKY_MAGICS = {"bash", "sh", "script", "system", "writefile", "file", "perl", "ruby", "python"}
 #: Line magics a student may use.
@@ -180,8 +178,8 @@ def _python_source(source: str) -> str:
     return TransformerManager().transform_cell(source)
 
 
-def _flag(kind: str, reason: str, cell: str | None) -> dict:
-    return {"kind": kind, "reason": reason, "cell": cell}
+def _flag(kind: str, reason: str, cell: str | None) -> Flag:
+    return Flag(kind, reason, cell)
 
 
 def _dotted(node: ast.AST, names: Names) -> str | None:
@@ -266,12 +264,19 @@ class _Scanner(ast.NodeVisitor):
         self.cell = cell
         self.names = names
         self.hidden_names = hidden_names
-        self.flags: list[dict] = []
+        self.flags: list[Flag] = []
+        self.line = 1
         self.loaded: set[str] = set()
         self.writes_only: set[int] = set()  # sys.stderr nodes only written to
 
+    def visit(self, node: ast.AST) -> None:
+        line = getattr(node, "lineno", None)
+        if line is not None:
+            self.line = line
+        super().visit(node)
+
     def add(self, kind: str, reason: str) -> None:
-        flag = _flag(kind, reason, self.cell)
+        flag = _flag(kind, f"line {self.line}: {reason}", self.cell)
         if flag not in self.flags:
             self.flags.append(flag)
 
@@ -354,7 +359,7 @@ class _Scanner(ast.NodeVisitor):
         if name in {"setattr", "delattr"} and node.args:
             root = _root(node.args[0], self.names)
             if root is not None and not root.startswith(SETTINGS):
-                self.add("monkeypatch", f"{name} on {root}")
+                self.add("monkeypatch", f"calls {name} on {root}")
         if name in {"getattr", "setattr", "delattr", "hasattr"} and len(node.args) > 1:
             # Reaching a student's own object (or ``self``, as in ``setattr(self, f"conv{i}",
             # layer)``) by a computed name is everyday code; doing so on anything else hides what
@@ -364,7 +369,7 @@ class _Scanner(ast.NodeVisitor):
             target = node.args[0]
             own = self._students(target) or (isinstance(target, ast.Name) and target.id == "self")
             if computed and not own:
-                self.add("dynamic-code", f"{name} with a computed attribute name")
+                self.add("dynamic-code", f"calls {name} with a computed attribute name")
         on_shell = isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)
         if on_shell and getattr(func.value.func, "id", None) == "get_ipython":
             if attr in {"system", "getoutput", "system_piped", "system_raw"}:
@@ -380,7 +385,7 @@ class _Scanner(ast.NodeVisitor):
 
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str) and SUSPICIOUS_TEXT.search(node.value):
-            self.add("delegation", f"mentions {SUSPICIOUS_TEXT.search(node.value).group()!r}")
+            self.add("delegation", f"a string names {SUSPICIOUS_TEXT.search(node.value).group()!r}")
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
         caught = node.type
@@ -397,7 +402,7 @@ class _Scanner(ast.NodeVisitor):
             self.add("hides-errors", f"raises {exc.id}")
         self.generic_visit(node)
 
-    def finish(self, bound: set[str]) -> list[dict]:
+    def finish(self, bound: set[str]) -> list[Flag]:
         for name in sorted(self.loaded & self.hidden_names - bound):
             self.add("delegation", f"uses {name!r}, a name only hidden tests define")
         return self.flags
@@ -431,7 +436,7 @@ def scan_cell(
     hidden_names: set[str] = frozenset(),
     bound_elsewhere: set[str] = frozenset(),
     earlier: Names | None = None,
-) -> list[dict]:
+) -> list[Flag]:
     """Flags for one student cell's code (``cell`` names it in the flags).
 
     ``earlier``: what names mean after the cells above it ran (imports of instructor cells
@@ -467,7 +472,7 @@ def _visible_code(cell: NotebookNode) -> str:
     return cell.source.replace(hidden_test_code(cell.source), "") if is_test(cell) else cell.source
 
 
-def scan_notebook(nb: NotebookNode) -> list[dict]:
+def scan_notebook(nb: NotebookNode) -> list[Flag]:
     """Static flags for every student code cell of a (sanitized) notebook, top to bottom."""
     hidden = "\n".join(hidden_test_code(c.source) for c in nb.cells if is_test(c))
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -475,13 +480,21 @@ def scan_notebook(nb: NotebookNode) -> list[dict]:
     hidden_only = bound_names(hidden) - visible_bound
     flags = []
     names: Names = {}
+    helpers: set[str] = set()  # what instructor cells imported from lenet_kit (expect_close...)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        if not is_instructor_cell(cell):
+        parsed = _bindings(_visible_code(cell) if is_test(cell) else cell.source)
+        if is_instructor_cell(cell):
+            imports = parsed[1].imports if parsed else {}
+            helpers |= {n for n, path in imports.items() if path.startswith("lenet_kit")}
+        else:
             own = bound_names(cell.source)
             label = _label(cell, index)
             flags += scan_cell(cell.source, label, hidden_only, visible_bound - own, names)
+            for name in sorted(helpers & (parsed[1].assigned if parsed else set())):
+                reason = f"rebinds {name}, which the notebook imports from lenet_kit"
+                flags.append(_flag("monkeypatch", reason, label))
         names = names_after(_visible_code(cell), names)
     return flags
 
@@ -523,7 +536,7 @@ def _output_text(cell: NotebookNode, errors: bool = False) -> str:
     return "\n".join(parts)
 
 
-def accuracy_claims(nb: NotebookNode) -> list[dict]:
+def accuracy_claims(nb: NotebookNode) -> list[Flag]:
     """``accuracy-claim`` flags: student cells that print a test accuracy the grader did not find.
 
     Read from an executed notebook. The grader's accuracy test is a test cell whose grade_id
@@ -561,7 +574,7 @@ def accuracy_claims(nb: NotebookNode) -> list[dict]:
     return flags
 
 
-def scan_extra_files(folder: Path) -> list[dict]:
+def scan_extra_files(folder: Path) -> list[Flag]:
     """Flags for submitted files that would change how Python or IPython start."""
     risky = re.compile(r".*\.(py|pth|pyc|so)$|ipython.*config.*|.*customize.*", re.I)
     return [
@@ -611,11 +624,12 @@ class CheckSubmittedCells(NbGraderPreprocessor):
             expected = [g for g in order if g in seen]
             if seen != expected:
                 flags.append(_flag("reordered-cells", "graded cells are out of order", None))
-        nb.metadata[META_KEY] = flags + nb.metadata.get(META_KEY, [])
+        # Notebook metadata holds plain data: SafeExecute reads these back as Flags.
+        nb.metadata[META_KEY] = [f.to_dict() for f in flags] + nb.metadata.get(META_KEY, [])
         return nb, resources
 
     @staticmethod
-    def _check_cell(cell, source, grade, solution: bool) -> list[dict]:
+    def _check_cell(cell, source, grade, solution: bool) -> list[Flag]:
         flags = []
         gid = source.name
         meta = cell.metadata.setdefault("nbgrader", {})
@@ -641,18 +655,3 @@ def _visible(source: str) -> list[str]:
     """A test cell's lines without its hidden tests (the release shows only these)."""
     source = re.sub(r"### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS\n?", "", source, flags=re.S)
     return [line.rstrip() for line in source.strip().splitlines() if line.strip()]
-
-
-def write_flags(folder: Path, flags: list[dict], started: float) -> Path:
-    """Write (or, for a later notebook of the same run, extend) ``folder/flags.json``."""
-    path = Path(folder) / FLAGS_FILE
-    existing = []
-    if path.exists() and path.stat().st_mtime >= started:
-        existing = json.loads(path.read_text())
-    merged = existing + [f for f in flags if f not in existing]
-    path.write_text(json.dumps(merged, indent=1) + "\n")
-    return path
-
-
-#: When this grading process started (flags.json files older than this are from earlier runs).
-PROCESS_START = time.time()

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from lenet_kit.gradcheck import TOLERANCE, rel_error
+from lenet_kit.policy import NUMPY_ONLY
+from lenet_kit.remote import fetched
 
 
 class CheckFailed(AssertionError):
@@ -26,6 +28,9 @@ def _fail(what: str, expected: Any, returned: Any, hint: str) -> None:
 
 
 def _describe(value: Any) -> str:
+    describe = getattr(type(value), "__lenet_describe__", None)
+    if describe is not None:  # a stand-in for an object in the student's kernel (grading)
+        return describe(value)
     if isinstance(value, np.ndarray):
         return f"array of shape {value.shape}, dtype {value.dtype}"
     return f"{type(value).__name__} {value!r}"[:200]
@@ -33,6 +38,7 @@ def _describe(value: Any) -> str:
 
 def expect_array(name: str, value: Any, hint: str = "") -> np.ndarray:
     """``value`` must be a NumPy array (not None, a list or a tensor)."""
+    value = fetched(value)
     if not isinstance(value, np.ndarray):
         _fail(
             f"{name} should be a NumPy array.",
@@ -45,14 +51,14 @@ def expect_array(name: str, value: Any, hint: str = "") -> np.ndarray:
 
 def expect_shape(name: str, value: Any, shape: tuple[int, ...], hint: str = "") -> None:
     """``value`` must be an array of exactly ``shape``."""
-    expect_array(name, value)
+    value = expect_array(name, value)
     if tuple(value.shape) != tuple(shape):
         _fail(f"{name} has the wrong shape.", tuple(shape), tuple(value.shape), hint)
 
 
 def expect_dtype(name: str, value: Any, dtype: Any, hint: str = "") -> None:
     """``value`` must be an array of dtype ``dtype``."""
-    expect_array(name, value)
+    value = expect_array(name, value)
     if value.dtype != np.dtype(dtype):
         _fail(f"{name} has the wrong dtype.", np.dtype(dtype), value.dtype, hint)
 
@@ -70,7 +76,8 @@ def expect_close(
 
     The message names the worst element: its index, the expected and the returned value.
     """
-    expected = np.asarray(expected)
+    expected = np.asarray(fetched(expected))
+    value = fetched(value)
     if not isinstance(value, np.ndarray) and np.ndim(expected) == 0:
         try:
             if value is None or isinstance(value, (str, bytes)):
@@ -104,6 +111,7 @@ def expect_close(
 
 def expect_equal(name: str, value: Any, expected: Any, hint: str = "") -> None:
     """``value`` must equal ``expected`` exactly (numbers, tuples, strings or arrays)."""
+    value, expected = fetched(value), fetched(expected)
     if isinstance(expected, np.ndarray) or isinstance(value, np.ndarray):
         expect_array(name, value)
         if value.shape != np.shape(expected) or not np.array_equal(value, expected):
@@ -152,3 +160,62 @@ def expect_gradient(
             f"relative error {err:.1e}",
             hint,
         )
+
+
+def _libraries_used(fn: Any, seen: set[int] | None = None, depth: int = 0) -> dict[str, str]:
+    """{library: a name it was reached by} for the globals ``fn``'s code uses, following the
+    notebook's own helper functions it calls."""
+    seen = set() if seen is None else seen
+    code = getattr(fn, "__code__", None)
+    if code is None or id(fn) in seen or depth > 6:
+        return {}
+    seen.add(id(fn))
+    names, stack = set(), [code]
+    while stack:
+        current = stack.pop()
+        names.update(current.co_names)
+        stack.extend(c for c in current.co_consts if hasattr(c, "co_names"))
+    scope = dict(getattr(fn, "__globals__", {}))
+    for cell_name, cell in zip(
+        code.co_freevars, getattr(fn, "__closure__", None) or (), strict=False
+    ):
+        try:
+            scope[cell_name] = cell.cell_contents
+        except ValueError:  # an empty closure cell
+            pass
+    found: dict[str, str] = {}
+    for name in names:
+        if name not in scope:
+            continue
+        value = scope[name]
+        module = value.__name__ if isinstance(value, type(np)) else getattr(value, "__module__", "")
+        root = str(module or "").split(".")[0]
+        if root in NUMPY_ONLY:
+            found.setdefault(root, name)
+        elif callable(value) and getattr(value, "__globals__", None) is fn.__globals__:
+            for lib, via in _libraries_used(value, seen, depth + 1).items():
+                found.setdefault(lib, f"{name} -> {via}")
+    return found
+
+
+def expect_numpy_only(name: str, fn: Any) -> None:
+    """``fn`` (a function or class of the notebook) must not use PyTorch or a similar library.
+
+    A check for the student's own kernel, where PyTorch is installed: while a NumPy notebook is
+    graded, those libraries are not available at all (lenet_kit.policy). In grading, ``fn`` is
+    a stand-in and this check has nothing to read.
+    """
+    targets = [fn]
+    if isinstance(fn, type):
+        targets = [v for v in vars(fn).values() if callable(v)]
+    for target in targets:
+        used = _libraries_used(target)
+        if used:
+            lib, via = sorted(used.items())[0]
+            _fail(
+                f"{name} uses {lib} (through {via}).",
+                "NumPy only",
+                f"code that calls {lib}",
+                "While this notebook is graded your code runs without PyTorch (the tests use it "
+                "only as a reference, on the grader's side). Write the operation with NumPy.",
+            )

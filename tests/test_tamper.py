@@ -1,17 +1,19 @@
 """Attack submissions graded by plain ``nbgrader autograde`` through nbgrader_config.py.
 
-Beside a correct and a blank submission in the same batch, every attack in tests/attacks earns
-no point that the blank release would not (it earns 0) and is flagged in flags.json. A second
-batch turns neutralization of flagged cells off, so that the in-kernel guard alone must stop the
-attacks marked ``guard``. Fake-accuracy attacks on 08 (the solution with its training cell
-replaced) are graded in their own course beside a blank 08. The static scan, the guard (in a
-plain kernel) and the accuracy-claim check are also tested on their own.
+For each assignment with a corpus in tests/attacks, one scratch course grades, in one batch,
+the correct solution, the blank release, the "honest" base the attacks start from, and every
+attack. The correct work gets full marks and no flag; every attack earns nothing in the test
+cells it targets and, elsewhere, no point the honest base does not; where grading could see
+the attempt (a refused return type, output during a test, a forbidden import, a static pattern),
+the attack is flagged. The feedback a student gets never carries hidden tests, whatever their
+code printed. The static scan and the accuracy-claim check are also tested on their own.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,162 +23,152 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from autograder import sandbox
 from autograder.nbgrader_cli import nbgrader
-from autograder.notebooks import grade_id, is_test, points_by_test
+from autograder.notebooks import grade_id, is_test
 from autograder.release import COURSE, SOLUTIONS, generate_in_scratch, notebook_path
 from autograder.results import db_url, result
-from autograder.safe_execute import SafeExecute
-from autograder.synthetic import notebook_with, submit
+from autograder.synthetic import submit
 from autograder.tamper import REQUIRED, accuracy_claims, scan_cell, scan_notebook
-from tests.attacks import (
-    ACCURACY_ASSIGNMENT,
-    ACCURACY_ATTACKS,
-    ANSWER_CELL,
-    ASSIGNMENT,
-    ATTACKS,
-    training_cell,
-)
+from tests.attacks import CORPORA
 
-NOTEBOOK = f"{ASSIGNMENT}.ipynb"
-GUARD_ONLY = [a for a in ATTACKS if a.guard]
-ACCURACY_NOTEBOOK = f"{ACCURACY_ASSIGNMENT}.ipynb"
-ACCURACY_GUARD_ONLY = [a for a in ACCURACY_ATTACKS if a.guard]
+CASES = [(a, attack) for a, corpus in CORPORA.items() for attack in corpus.attacks]
 
 
-def attack_notebook(root: Path, attack) -> nbformat.NotebookNode:
-    nb = notebook_with(
-        root / "course" / ASSIGNMENT / NOTEBOOK, {ANSWER_CELL: attack.code, **attack.cells}
-    )
-    if attack.edit is not None:
-        attack.edit(nb)
-    return nb
-
-
-def flags(root: Path, student: str, assignment: str = ASSIGNMENT) -> list[dict]:
+def flags(root: Path, student: str, assignment: str) -> list[dict]:
     path = root / "autograder" / "autograded" / student / assignment / "flags.json"
     return json.loads(path.read_text())
 
 
-def prepare_batch(root: Path, attacks) -> Path:
-    generate_in_scratch(root, [ASSIGNMENT])
-    submit(root, "correct", ASSIGNMENT, root / "solutions" / ASSIGNMENT / NOTEBOOK)
-    submit(root, "blank", ASSIGNMENT, root / "course" / ASSIGNMENT / NOTEBOOK)
-    for attack in attacks:
-        submit(root, attack.name, ASSIGNMENT, attack_notebook(root, attack), NOTEBOOK)
+def prepare(root: Path, assignment: str) -> Path:
+    corpus = CORPORA[assignment]
+    generate_in_scratch(root, [assignment])
+    name = notebook_path(root / "course", assignment).name
+    base = (
+        corpus.base(root)
+        if corpus.base
+        else nbformat.read(notebook_path(root / "course", assignment), as_version=4)
+    )
+    submit(root, "correct", assignment, notebook_path(root / "solutions", assignment))
+    submit(root, "blank", assignment, notebook_path(root / "course", assignment))
+    submit(root, "honest", assignment, base, name)
+    for attack in corpus.attacks:
+        nb = nbformat.from_dict(json.loads(json.dumps(base)))
+        slots = {grade_id(c) or c.metadata.get("attack_slot"): c for c in nb.cells}
+        for slot, source in attack.cells.items():
+            assert slot in slots, f"{attack.name}: no cell {slot!r} in {assignment}"
+            slots[slot].source = source
+        if attack.edit is not None:
+            attack.edit(nb)
+        submit(root, attack.name, assignment, nb, name)
     return root
 
 
-def accuracy_attack_notebook(root: Path, attack) -> nbformat.NotebookNode:
-    nb = nbformat.read(root / "solutions" / ACCURACY_ASSIGNMENT / ACCURACY_NOTEBOOK, as_version=4)
-    nb.cells[training_cell(nb)].source = attack.code
-    return nb
-
-
-def prepare_accuracy_batch(root: Path, attacks) -> Path:
-    generate_in_scratch(root, [ACCURACY_ASSIGNMENT])
-    blank = root / "course" / ACCURACY_ASSIGNMENT / ACCURACY_NOTEBOOK
-    submit(root, "blank", ACCURACY_ASSIGNMENT, blank)
-    for attack in attacks:
-        nb = accuracy_attack_notebook(root, attack)
-        submit(root, attack.name, ACCURACY_ASSIGNMENT, nb, ACCURACY_NOTEBOOK)
-    return root
-
-
-def autograde(root: Path, *extra: str, assignment: str = ASSIGNMENT, timeout: int = 30) -> str:
-    """Grade the batch; return nbgrader's log (tests then check every submission was graded)."""
-    # The loop attack ignores interrupts: a short cell timeout keeps the batch quick.
+def autograde(root: Path, assignment: str) -> str:
     done = nbgrader(
         "autograde",
         assignment,
         "--force",
-        f"--SafeExecute.timeout={timeout}",
-        *extra,
+        f"--SafeExecute.timeout={CORPORA[assignment].timeout}",
         root=root,
         check=False,
     )
-    return done.stdout + done.stderr
+    log = done.stdout + done.stderr
+    (root / "autograde.log").write_text(log)
+    return log
 
 
 @pytest.fixture(scope="module")
-def batches(tmp_path_factory, mnist_cache) -> dict[str, Path]:
-    """Five scratch courses graded three at a time (2 cores): the 01 attacks in two halves, the
-    01 guard-only batch with neutralization off, and the same two for the 08 accuracy attacks
-    (no infinite loops there: a longer cell timeout, for loading MNIST under load)."""
+def graded(tmp_path_factory, mnist_cache) -> dict[str, Path]:
+    """One scratch course per corpus, graded two at a time (2 cores)."""
     if sandbox.isolation_problem() is not None and os.environ.get("CI") != "true":
         pytest.skip(f"no sandbox here: {sandbox.isolation_problem()}")
-    half = len(ATTACKS) // 2
-    mk = tmp_path_factory.mktemp
-    roots = {
-        "a": prepare_batch(mk("attacks-a"), ATTACKS[:half]),
-        "b": prepare_batch(mk("attacks-b"), ATTACKS[half:]),
-        "guard": prepare_batch(mk("guard-only"), GUARD_ONLY),
-        "accuracy": prepare_accuracy_batch(mk("accuracy"), ACCURACY_ATTACKS),
-        "accuracy-guard": prepare_accuracy_batch(mk("accuracy-guard"), ACCURACY_GUARD_ONLY),
-    }
-    off = ("--SafeExecute.neutralize_kinds=[]",)
-    on_08 = {"assignment": ACCURACY_ASSIGNMENT, "timeout": 300}
-    runs = {
-        "a": ((), {}),
-        "b": ((), {}),
-        "guard": (off, {}),
-        "accuracy": ((), on_08),
-        "accuracy-guard": (off, on_08),
-    }
-    with ThreadPoolExecutor(3) as pool:
-        jobs = {k: pool.submit(autograde, roots[k], *a, **kw) for k, (a, kw) in runs.items()}
-    for key, job in jobs.items():
-        (roots[key] / "autograde.log").write_text(job.result())
+    roots = {a: prepare(tmp_path_factory.mktemp(f"attacks-{a}"), a) for a in CORPORA}
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda a: autograde(roots[a], a), sorted(CORPORA, key=_cost)))
     return roots
 
 
-@pytest.fixture(scope="module")
-def batch(batches) -> Path:
-    return batches["a"]
-
-
-@pytest.fixture(scope="module")
-def guard_batch(batches) -> Path:
-    return batches["guard"]
-
-
-def root_of(batches: dict[str, Path], attack) -> Path:
-    return batches["a"] if attack in ATTACKS[: len(ATTACKS) // 2] else batches["b"]
+def _cost(assignment: str) -> int:
+    return -len(CORPORA[assignment].attacks) - (100 if CORPORA[assignment].base else 0)
 
 
 @pytest.mark.slow
-def test_correct_gets_full_marks_and_no_flags_blank_gets_zero(batch):
-    correct = result(db_url(batch), ASSIGNMENT, "correct")
-    assert correct.score == correct.max_score == 10, correct
-    assert flags(batch, "correct") == []
-    assert result(db_url(batch), ASSIGNMENT, "blank").score == 0
-    assert {f["kind"] for f in flags(batch, "blank")} == set()
+@pytest.mark.parametrize("assignment", sorted(CORPORA))
+def test_correct_full_marks_no_flags_blank_zero(graded, assignment):
+    root = graded[assignment]
+    correct = result(db_url(root), assignment, "correct")
+    log = (root / "autograde.log").read_text()
+    assert correct is not None, log[-3000:]
+    assert correct.score == correct.max_score, correct
+    assert flags(root, "correct", assignment) == []
+    assert result(db_url(root), assignment, "blank").score == 0
+    assert flags(root, "blank", assignment) == []
+    assert flags(root, "honest", assignment) == []
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
-def test_attack_earns_nothing_and_is_flagged(batches, attack):
-    batch = root_of(batches, attack)
-    res = result(db_url(batch), ASSIGNMENT, attack.name)
-    log = (batch / "autograde.log").read_text()
+@pytest.mark.parametrize(("assignment", "attack"), CASES, ids=lambda v: getattr(v, "name", v))
+def test_attack_earns_nothing(graded, assignment, attack):
+    root = graded[assignment]
+    res = result(db_url(root), assignment, attack.name)
+    log = (root / "autograde.log").read_text()
     assert res is not None, f"{attack.name} was not graded (the batch must go on):\n{log[-3000:]}"
     assert f"for student '{attack.name}'" not in log, log[-3000:]
-    earned = {cell: score for cell, score in res.cells.items() if score}
-    allowed = {"test_most_common_digit"} if "most_common_digit = 1" in attack.code else set()
-    assert set(earned) <= allowed, f"{attack.name} earned {earned}"
-    kinds = {f["kind"] for f in flags(batch, attack.name)}
-    if attack.expected:
-        assert kinds & attack.expected, f"{attack.name}: flags {kinds}, want {attack.expected}"
-    assert kinds, f"{attack.name} raised no flag"
+    honest = result(db_url(root), assignment, "honest").cells
+    earned = {c: s for c, s in res.cells.items() if s}
+    assert not {c for c in earned if c in attack.targets}, f"{attack.name} earned {earned}"
+    unearned = {c: s for c, s in earned.items() if s > honest.get(c, 0) and c not in attack.earns}
+    assert not unearned, f"{attack.name} earned {unearned} beyond the honest {honest}"
+    kinds = {f["kind"] for f in flags(root, attack.name, assignment)}
+    if attack.flags:
+        assert kinds & attack.flags, f"{attack.name}: flags {kinds}, want one of {attack.flags}"
+
+
+def _hidden_lines(assignment: str) -> list[str]:
+    """The lines of the hidden tests of an assignment that are long enough to recognize."""
+    nb = nbformat.read(notebook_path(SOLUTIONS, assignment), as_version=4)
+    found = []
+    for cell in nb.cells:
+        if is_test(cell):
+            for block in re.findall(
+                r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S
+            ):
+                found += [line.strip() for line in block.splitlines() if len(line.strip()) > 24]
+    return [line for line in found if "unpack(" not in line]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("attack", GUARD_ONLY, ids=lambda a: a.name)
-def test_guard_alone_stops_attack(guard_batch, attack):
-    res = result(db_url(guard_batch), ASSIGNMENT, attack.name)
-    assert res.score == 0, f"{attack.name} earned {res.cells} with only the guard"
-    reasons = [f["reason"] for f in flags(guard_batch, attack.name)]
-    assert any(r.startswith("at run time") for r in reasons), reasons
-    correct = result(db_url(guard_batch), ASSIGNMENT, "correct")
-    assert correct.score == 10
+@pytest.mark.parametrize(
+    ("assignment", "attack"),
+    [(a, x) for a, x in CASES if x.kind == "leaking"],
+    ids=lambda v: getattr(v, "name", v),
+)
+def test_feedback_never_shows_hidden_tests(graded, assignment, attack):
+    root = graded[assignment]
+    nbgrader("generate_feedback", assignment, "--student", attack.name, "--force", root=root)
+    (html,) = (root / "autograder" / "feedback" / attack.name / assignment).glob("*.html")
+    text = html.read_text()
+    leaked = [line for line in _hidden_lines(assignment) if line in text or _escaped(line) in text]
+    assert not leaked, f"{attack.name}'s feedback shows hidden test code: {leaked[:3]}"
+    assert "lenet-guard" not in text and "flags.json" not in text
+
+
+def _escaped(line: str) -> str:
+    return (
+        line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
+@pytest.mark.slow
+def test_feedback_leaves_flags_out(graded):
+    root, assignment = graded["01_mnist"], "01_mnist"
+    student = "forged-array"
+    assert flags(root, student, assignment), "the forged array should have been flagged"
+    nbgrader("generate_feedback", assignment, "--student", student, "--force", root=root)
+    feedback = root / "autograder" / "feedback" / student / assignment
+    (html,) = feedback.glob("*.html")
+    assert sorted(p.name for p in feedback.iterdir()) == [html.name]
+    assert (root / "autograder" / "autograded" / student / assignment / "flags.json").exists()
+    assert "flags.json" not in html.read_text()
 
 
 @pytest.mark.parametrize(
@@ -205,7 +197,7 @@ def test_guard_alone_stops_attack(guard_batch, attack):
 )
 def test_static_scan_flags(code, kind):
     # Names the instructor's cells imported earlier count: np here is numpy.
-    assert kind in {f["kind"] for f in scan_cell(code, "c", earlier={"np": "numpy"})}
+    assert kind in {f.kind for f in scan_cell(code, "c", earlier={"np": "numpy"})}
 
 
 @pytest.mark.parametrize(
@@ -233,7 +225,7 @@ def test_static_scan_follows_imports_through_a_notebook():
             _cell("signal.sum()", "student", "answer3"),
         ]
     )
-    assert [(f["kind"], f["cell"]) for f in scan_notebook(nb)] == [("hides-errors", "answer")]
+    assert [(f.kind, f.cell) for f in scan_notebook(nb)] == [("hides-errors", "answer")]
 
 
 @pytest.mark.parametrize(
@@ -284,7 +276,7 @@ def test_static_scan_flags_nothing_in_solutions_and_releases(path):
 
 def test_static_scan_flags_names_only_hidden_tests_define():
     flags_ = scan_cell("def f(x):\n    return REF['out']", "c", hidden_names={"REF"})
-    assert [f["kind"] for f in flags_] == ["delegation"]
+    assert [f.kind for f in flags_] == ["delegation"]
     assert scan_cell("def f(REF):\n    return REF", "c", hidden_names={"REF"}) == []
 
 
@@ -295,67 +287,6 @@ def _cell(source: str, role: str, gid: str, points: int = 1) -> nbformat.Noteboo
     if role == "test":
         meta["points"] = points
     return new_code_cell(source, metadata={"nbgrader": meta})
-
-
-def guarded_run(folder: Path, cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
-    """Execute cells with SafeExecute as grading does, but in a plain kernel and with no cell
-    neutralized: what the in-kernel guard alone does. Flags land in folder/flags.json."""
-    nb = new_notebook(
-        cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}}
-    )
-    grader = SafeExecute(require_sandbox=False, neutralize_kinds=[], timeout=120)
-    nb, _ = grader.preprocess(nb, {"metadata": {"path": str(folder)}})
-    return nb
-
-
-def _stdout(cell: nbformat.NotebookNode) -> str:
-    return "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
-
-
-@pytest.mark.slow
-def test_guard_undoes_library_and_student_replacements_but_flags_only_the_students(tmp_path):
-    cells = [
-        _cell("import functools\nimport torch", "locked", "setup"),
-        # An optimizer step imports torch._dynamo, which wraps torch.manual_seed.
-        _cell(
-            "net = torch.nn.Linear(2, 2)\nopt = torch.optim.SGD(net.parameters(), lr=0.1)\n"
-            "net(torch.ones(1, 2)).sum().backward()\nopt.step()\n"
-            "print('wrapped by torch:', hasattr(torch.manual_seed, '__wrapped__'))",
-            "student",
-            "train",
-        ),
-        _cell("assert not hasattr(torch.manual_seed, '__wrapped__')", "test", "t_library"),
-        # A student's wrapper copies __wrapped__ and __module__ (functools.wraps) to pass as
-        # torch's; a method added to torch.Tensor shadows the real one.
-        _cell(
-            "torch.manual_seed = functools.wraps(torch.manual_seed)(lambda seed: None)\n"
-            "torch.Tensor.argmax = lambda self, *a, **k: 'fake'",
-            "student",
-            "patch",
-        ),
-        _cell(
-            "torch.manual_seed(7)\nassert torch.initial_seed() == 7\n"
-            "assert int(torch.tensor([0.0, 2.0]).argmax()) == 1",
-            "test",
-            "t_student",
-        ),
-    ]
-    nb = guarded_run(tmp_path, cells)
-    assert "wrapped by torch: True" in _stdout(nb.cells[1]), "torch no longer wraps manual_seed"
-    for test in (nb.cells[2], nb.cells[4]):
-        assert [o for o in test.outputs if o.output_type == "error"] == [], test.outputs
-    found = json.loads((tmp_path / "flags.json").read_text())
-    at_run_time = {
-        (f["kind"], f["reason"], f["cell"]) for f in found if "at run time" in f["reason"]
-    }
-    assert at_run_time == {
-        ("monkeypatch", "at run time: torch.manual_seed was replaced or deleted", "t_student"),
-        (
-            "monkeypatch",
-            "at run time: torch.Tensor.argmax was added, replaced or deleted",
-            "t_student",
-        ),
-    }
 
 
 def _accuracy_notebook(test_error: str | None, *printed: str) -> nbformat.NotebookNode:
@@ -395,8 +326,8 @@ def test_accuracy_claims_leave_honest_reports_alone(test_error, printed):
 def test_accuracy_claims_flag_a_report_the_test_contradicts(test_error):
     nb = _accuracy_notebook(test_error, "loss 0.01", "final test accuracy: 0.9952 (loss 0.012)")
     found = accuracy_claims(nb)
-    assert [(f["kind"], f["cell"]) for f in found] == [("accuracy-claim", "train1")]
-    assert "99.52%" in found[0]["reason"]
+    assert [(f.kind, f.cell) for f in found] == [("accuracy-claim", "train1")]
+    assert "99.52%" in found[0].reason
 
 
 def test_every_accuracy_test_states_its_threshold():
@@ -409,61 +340,3 @@ def test_every_accuracy_test_states_its_threshold():
     assert tests, "no accuracy test found: the accuracy-claim check would never run"
     for assignment, cell in tests:
         assert REQUIRED.search(cell.source), f"{assignment}: state 'the required N%' in the test"
-
-
-def _points(assignment: str) -> dict[str, float]:
-    return points_by_test(nbformat.read(notebook_path(SOLUTIONS, assignment), as_version=4))
-
-
-@pytest.mark.slow
-def test_blank_08_gets_zero(batches):
-    root = batches["accuracy"]
-    assert result(db_url(root), ACCURACY_ASSIGNMENT, "blank").score == 0
-    assert flags(root, "blank", ACCURACY_ASSIGNMENT) == []
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("attack", ACCURACY_ATTACKS, ids=lambda a: a.name)
-def test_fake_accuracy_earns_only_what_the_correct_work_earns(batches, attack):
-    root = batches["accuracy"]
-    res = result(db_url(root), ACCURACY_ASSIGNMENT, attack.name)
-    log = (root / "autograde.log").read_text()
-    assert res is not None, f"{attack.name} was not graded:\n{log[-3000:]}"
-    assert f"for student '{attack.name}'" not in log, log[-3000:]
-    # Every exercise is the solution's: each test but the accuracy test earns its points.
-    expected = {cell: points for cell, points in _points(ACCURACY_ASSIGNMENT).items()}
-    expected["test_accuracy"] = 0
-    assert res.cells == expected, f"{attack.name} earned {res.cells}"
-    kinds = {f["kind"] for f in flags(root, attack.name, ACCURACY_ASSIGNMENT)}
-    assert kinds >= attack.expected, f"{attack.name}: flags {kinds}"
-    if attack.name == "fake-accuracy-report":
-        assert kinds == {"accuracy-claim"}, "ordinary training code raised other flags"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("attack", ACCURACY_GUARD_ONLY, ids=lambda a: a.name)
-def test_guard_alone_stops_fake_accuracy_patches(batches, attack):
-    root = batches["accuracy-guard"]
-    res = result(db_url(root), ACCURACY_ASSIGNMENT, attack.name)
-    assert res is not None and res.cells["test_accuracy"] == 0, res
-    found = flags(root, attack.name, ACCURACY_ASSIGNMENT)
-    runtime = {f["kind"] for f in found if f["reason"].startswith("at run time")}
-    assert "monkeypatch" in runtime, found
-    assert "accuracy-claim" in {f["kind"] for f in found}
-
-
-@pytest.mark.slow
-def test_feedback_leaves_flags_out_and_says_the_instructor_has_them(batches):
-    attack = next(a for a in ATTACKS if a.name == "import-reference-solution")
-    root = root_of(batches, attack)
-    autograded = root / "autograder" / "autograded" / attack.name / ASSIGNMENT
-    assert flags(root, attack.name), "the neutralized attack should have been flagged"
-    nbgrader("generate_feedback", ASSIGNMENT, "--student", attack.name, "--force", root=root)
-    feedback = root / "autograder" / "feedback" / attack.name / ASSIGNMENT
-    (html,) = feedback.glob("*.html")
-    assert not (feedback / "flags.json").exists()
-    assert sorted(p.name for p in feedback.iterdir()) == [html.name]
-    assert (autograded / "flags.json").exists(), "the instructor's copy must stay"
-    text = html.read_text()
-    assert "your instructor has the details" in text
-    assert "flags.json" not in text
