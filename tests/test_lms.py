@@ -120,6 +120,9 @@ ROSTER = [  # Student, ID (Canvas), SIS User ID, SIS Login ID, Section
 ]
 
 
+slow = pytest.mark.slow  # the tests below grade a class (about a minute)
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, mnist_cache):
     """A fresh course (sources only, empty gradebook), its class graded from one zip."""
@@ -157,6 +160,7 @@ def entries(root: Path) -> dict[str, dict]:
     return {e["student"]: e for e in data["submissions"]}
 
 
+@slow
 def test_fresh_clone_gets_the_assignment_into_the_gradebook(graded):
     root, _ = graded
     with Gradebook(course_at(root).db_url) as gb:
@@ -164,6 +168,7 @@ def test_fresh_clone_gets_the_assignment_into_the_gradebook(graded):
         assert gb.find_assignment(A).max_score == 10
 
 
+@slow
 def test_every_student_gets_what_they_deserve(graded):
     root, scale = graded
     db = course_at(root).db_url
@@ -182,6 +187,7 @@ def test_every_student_gets_what_they_deserve(graded):
     assert {f["cell"] for f in report["frank"]["failed_cells"]} == set(scale.caught_by)
 
 
+@slow
 def test_resubmission_late_and_renamed_reach_report_and_gradebook(graded):
     root, _ = graded
     report = entries(root)
@@ -200,6 +206,7 @@ def test_resubmission_late_and_renamed_reach_report_and_gradebook(graded):
     assert f"bob_1002_2002_{A}.ipynb` was left out" in md
 
 
+@slow
 def test_roster_fills_the_gradebooks_students(graded):
     root, _ = graded
     with Gradebook(course_at(root).db_url) as gb:
@@ -209,6 +216,7 @@ def test_roster_fills_the_gradebooks_students(graded):
     assert set(students) == {r[2] for r in ROSTER}
 
 
+@slow
 def test_canvas_import_file_has_one_row_per_student(graded):
     root, scale = graded
     path = root / "autograder" / "reports" / "canvas_grades.csv"
@@ -222,6 +230,7 @@ def test_canvas_import_file_has_one_row_per_student(graded):
     assert len(body) == len(ROSTER)
 
 
+@slow
 def test_class_view_shows_the_hardest_cell_and_its_messages(graded):
     root, scale = graded
     reports = root / "autograder" / "reports"

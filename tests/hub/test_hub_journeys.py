@@ -252,6 +252,8 @@ def test_2_student_fetches_works_validates_submits(hub, browser, student):
     menu = page.locator(".lm-Menu-content").inner_text()
     assert "Assignment List" in menu and "Formgrader" not in menu, menu
     page.keyboard.press("Escape")
+    answer = page.request.get(f"{hub.url}/user/{student}/formgrader")
+    assert answer.status == 404, "a student's server has no formgrader"
 
     open_assignment_list(page)
     released = page.locator("#released_assignments_list")
