@@ -363,8 +363,7 @@ class _Scanner(ast.NodeVisitor):
         if name in {"getattr", "setattr", "delattr", "hasattr"} and len(node.args) > 1:
             # Reaching a student's own object (or ``self``, as in ``setattr(self, f"conv{i}",
             # layer)``) by a computed name is everyday code; doing so on anything else hides what
-            # is touched. Modules and classes reached through ``self`` anyway are put back and
-            # reported by the run-time guard.
+            # is touched (which is worth telling the instructor; it cannot change a grade).
             computed = not isinstance(node.args[1], ast.Constant)
             target = node.args[0]
             own = self._students(target) or (isinstance(target, ast.Name) and target.id == "self")

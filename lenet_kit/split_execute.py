@@ -247,7 +247,14 @@ class SplitExecute(Execute):
         except DeadKernelError:
             self._kernel_died(cell, index, "the kernel stopped during this cell")
             return cell, resources
-        except CellTimeoutError:
+        except CellTimeoutError as exc:
+            if "IOPub" in str(exc):  # the cell finished; some of its output did not arrive
+                lost = (
+                    "this cell finished, but the grader did not receive all of its output "
+                    f"within {self.iopub_timeout} s"
+                )
+                cell.outputs.append(error_output("OutputLost", lost))
+                return cell, resources
             cell.outputs.append(
                 error_output(**{k: self.error_on_timeout[k] for k in ("ename", "evalue")})
             )
@@ -282,6 +289,15 @@ class SplitExecute(Execute):
     def _kernel_answers(self) -> bool:
         """Whether the kernel is idle again (after an interrupt) within ``ping_timeout``."""
         return bool(run_sync(self._async_kernel_answers)())
+
+    async def _async_drain_iopub(self) -> None:
+        import queue
+
+        while True:
+            try:
+                await self.kc.iopub_channel.get_msg(timeout=0.01)
+            except (queue.Empty, TimeoutError):
+                return
 
     async def _async_kernel_answers(self) -> bool:
         import asyncio
@@ -336,6 +352,9 @@ class SplitExecute(Execute):
             )
             return
         self.test_outputs(cell, report)
+        # Every answer to the runner was broadcast on IOPub to this client too: drop them, so
+        # that the next cell's messages find room (a full queue drops messages, even "idle").
+        run_sync(self._async_drain_iopub)()
         for kind, reason in report.get("events", []):
             self.events.append((kind, reason, gid))
         state = report.get("state")

@@ -163,7 +163,9 @@ class Dumper:
         self.refer = refer
 
     def buffer(self, data: Any) -> int:
-        self.buffers.append(memoryview(data).cast("B"))
+        """Append ``data`` (bytes or an array, sent as its raw bytes) to the buffers."""
+        raw = raw_bytes(data) if isinstance(data, np.ndarray) else data
+        self.buffers.append(memoryview(raw))
         return len(self.buffers) - 1
 
     def dump(self, value: Any, what: str = "the value", depth: int = 0) -> Any:
@@ -195,7 +197,7 @@ class Dumper:
         if isinstance(value, np.generic) and kind.__module__ == "numpy":
             if value.dtype.kind not in ARRAY_KINDS:
                 raise NotPlainData(f"{what} is a numpy {value.dtype} scalar: use a number")
-            return ["scalar", value.dtype.str, self.buffer(np.ascontiguousarray(value))]
+            return ["scalar", value.dtype.str, self.buffer(np.asarray(value))]
         if kind is np.dtype or isinstance(value, np.dtype) and kind.__module__.startswith("numpy"):
             return ["npdtype", value.str]
         if (
@@ -234,8 +236,8 @@ class Dumper:
                 f"{what} is a numpy array of dtype {value.dtype}: arrays of booleans and "
                 "numbers only"
             )
-        data = np.ascontiguousarray(value)
-        return ["array", data.dtype.str, list(data.shape), self.buffer(data)]
+        # (np.ascontiguousarray would make a 0-d array 1-d.)
+        return ["array", value.dtype.str, list(value.shape), self.buffer(value)]
 
     def _torch_value(self, torch, value: Any, what: str, depth: int) -> list | None:
         kind = type(value)

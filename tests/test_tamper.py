@@ -321,7 +321,7 @@ def test_accuracy_claims_leave_honest_reports_alone(test_error, printed):
 
 
 @pytest.mark.parametrize(
-    "test_error", [BELOW.format("9.80%"), "name 'model' is not defined", "TestIncomplete"]
+    "test_error", [BELOW.format("9.80%"), "name 'model' is not defined", "NotRun"]
 )
 def test_accuracy_claims_flag_a_report_the_test_contradicts(test_error):
     nb = _accuracy_notebook(test_error, "loss 0.01", "final test accuracy: 0.9952 (loss 0.012)")
