@@ -50,10 +50,10 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
-# Tamper flags (flags.json beside each autograded notebook) are for the instructor. nbgrader
-# copies no file that CourseDirectory.ignore matches: generate_feedback leaves flags.json out of
-# students' feedback, and autograde never copies a flags.json a student submitted.
-c.CourseDirectory.ignore.append("flags.json")
+# Flags and timings (flags.json, timings.json beside each autograded notebook) are for the
+# instructor. nbgrader copies no file that CourseDirectory.ignore matches: generate_feedback
+# leaves them out of students' feedback, and autograde never copies ones a student submitted.
+c.CourseDirectory.ignore += ["flags.json", "timings.json"]
 
 # LMS bulk downloads: `nbgrader zip_collect A` (or `python -m autograder --zip FILE -a A`) reads
 # autograder/downloaded/A/archive/. File names as Canvas writes them,

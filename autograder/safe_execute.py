@@ -37,6 +37,9 @@ LIMIT_ERRORS = re.compile(
     r"MemoryError|File too large|No space left|Resource temporarily unavailable|Too many open"
     r"|Cannot allocate memory"
 )
+#: Seconds per part of the notebook (kernel start, students' cells, test cells...), for the
+#: instructor and benchmarks/course_grading_cost.py; kept out of feedback like flags.json.
+TIMINGS_FILE = "timings.json"
 BLOCKED_IMPORT = re.compile(r"No module named '([\w.]+)' here: while")
 
 
@@ -90,6 +93,8 @@ class SafeExecute(SplitExecute):
         flags += self._limit_flags + self._check_limits(nb) + self._blocked_imports(nb)
         flags += [f for f in tamper.accuracy_claims(nb) if f not in flags]
         write_flags(folder, flags, PROCESS_START)
+        timings = {k: round(v, 3) for k, v in self.timings.items()}
+        (folder / TIMINGS_FILE).write_text(json.dumps(timings, indent=1) + "\n")
         return nb, resources
 
     # -- kernel --------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ INPUTS = "/sandbox/in"
 MNIST = "/sandbox/mnist"
 #: Packages that must never be importable by students' code while grading.
 HIDDEN_PACKAGES = ("lenet_ref", "autograder")
+#: Files the grader writes beside a graded notebook: never copied from a submission.
+GRADER_FILES = ("flags.json", "timings.json")
 #: Kernels run as uids from this range (no passwd entry; never a real user's).
 UID_BASE, UID_SPAN = 2_000_000, 1_000_000
 GiB = 1024**3
@@ -296,7 +298,7 @@ def copy_inputs(source: Path, dest: Path, max_bytes: int = 64 * MiB) -> None:
     total = 0
     for path in sorted(source.rglob("*")):
         rel = path.relative_to(source)
-        if path.is_symlink() or path.suffix == ".ipynb" or rel.parts[0] == "flags.json":
+        if path.is_symlink() or path.suffix == ".ipynb" or rel.parts[0] in GRADER_FILES:
             continue
         if path.is_dir():
             (dest / rel).mkdir(parents=True, exist_ok=True)

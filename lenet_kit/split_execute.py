@@ -22,6 +22,7 @@ import selectors
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,9 @@ class SplitExecute(Execute):
         name = self.assignment or resources.get("nbgrader", {}).get("assignment")
         self.assignment_name = name or Path.cwd().name
         self.events: list[tuple[str, str, str | None]] = []  # (kind, reason, cell)
+        self._started = time.perf_counter()
+        #: Seconds spent per part of the notebook (kernel start, students' cells, tests...).
+        self.timings: dict[str, float] = {}
         self._dead: str | None = None
         self._runner = shared_runner()
         self._runner_ready: str | None = "the grading agent did not start in your kernel"
@@ -224,6 +228,23 @@ class SplitExecute(Execute):
 
     # -- cells ---------------------------------------------------------------------------------
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
+        start = time.perf_counter()
+        if index == 0:
+            self.timings["kernel start"] = start - self._started
+        try:
+            return self._preprocess_cell(cell, resources, index)
+        finally:
+            if index == 0:
+                kind = "grading agent and runner start"
+            elif is_test(cell):
+                kind = "test cells"
+            elif is_locked_code(cell):
+                kind = "locked cells (and their replay)"
+            else:
+                kind = "students' cells" if cell.cell_type == "code" else "markdown"
+            self.timings[kind] = self.timings.get(kind, 0.0) + time.perf_counter() - start
+
+    def _preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
         if index == 0:  # the agent's cell, then connect the runner to the kernel
             cell, resources = super().preprocess_cell(cell, resources, index)
             if not any(o.get("output_type") == "error" for o in cell.outputs):
@@ -242,13 +263,14 @@ class SplitExecute(Execute):
                     NotebookNode(output_type="stream", name="stdout", text=SKIPPED_NOTE)
                 ]
             return cell, resources
+        self._cell_timed_out = False
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self._kernel_died(cell, index, "the kernel stopped during this cell")
             return cell, resources
         except CellTimeoutError as exc:
-            if "IOPub" in str(exc):  # the cell finished; some of its output did not arrive
+            if "IOPub" in str(exc) and not self._cell_timed_out:  # it finished, output lost
                 lost = (
                     "this cell finished, but the grader did not receive all of its output "
                     f"within {self.iopub_timeout} s"
@@ -263,6 +285,10 @@ class SplitExecute(Execute):
         elif is_locked_code(cell) and self._runner_ready is None:
             self._replay(cell, index)
         return cell, resources
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self._cell_timed_out = True  # nbclient may then also miss the cell's IOPub "idle"
+        return await super()._async_handle_timeout(timeout, cell)
 
     def _kernel_died(self, cell: NotebookNode, index: int, why: str) -> None:
         where = label(cell, index - 1)
