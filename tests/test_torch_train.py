@@ -213,6 +213,22 @@ def test_schedules():
     assert paper == pytest.approx([0.1 * e / 5 for e in expected])
 
 
+@pytest.mark.parametrize(("epochs", "steps"), [(2, 469), (1, 7), (3, 1)])
+def test_onecycle_torch_is_pytorchs_onecycle_schedule(epochs, steps):
+    """The schedule of the "modern" recipe is the one notebooks 08 and 10 build with OneCycleLR."""
+    ref_opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-2)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        ref_opt, max_lr=1e-2, total_steps=epochs * steps, pct_start=0.25, cycle_momentum=False
+    )
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    step = T._make_schedule(opt, "onecycle_torch", 1e-2, epochs, steps)
+    for i in range(epochs * steps):
+        step(i)
+        assert opt.param_groups[0]["lr"] == pytest.approx(ref_opt.param_groups[0]["lr"], rel=1e-12)
+        ref_opt.step()
+        scheduler.step()
+
+
 # --- evaluation ---------------------------------------------------------------------------------
 
 
