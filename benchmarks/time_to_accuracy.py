@@ -16,9 +16,9 @@ training until the seed first reaches the target. ``--validation`` trains on the
 training digits and scores the last 5,000 instead of the test set: choose recipes that way, then
 confirm once on the test set. Targets: modern median >= 99.0% with no seed below 98.9%; classic
 >= 98.8%; lecun1998 test error <= 1.0% (the paper: 0.95% after 20 passes of stochastic diagonal
-Levenberg-Marquardt); lecun1998_nb (notebook 10's recipe) >= 98.5%, its grader's bar. Runs on
-whatever device :func:`lenet_ref.device.pick_device` finds (override with --device or
-LENET_DEVICE). Quote the load averages printed at the start and the end: the machine is shared.
+Levenberg-Marquardt); lecun1998_nb (notebook 10's cell) >= 98.5%, its grader's bar, for every
+seed. Runs on whatever device :func:`lenet_ref.device.pick_device` finds (override with --device
+or LENET_DEVICE). Quote the load averages printed at the start and the end: the machine is shared.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from lenet_ref.torch_train import RECIPES, DeviceDataset, evaluate, to_device, t
 
 #: Median test accuracy each recipe must reach, and the least its worst seed may have.
 TARGET_ACC = {"modern": 0.990, "classic": 0.988, "lecun1998": 0.990, "lecun1998_nb": 0.985}
-WORST_ACC = {"modern": 0.989}
+WORST_ACC = {"modern": 0.989, "lecun1998_nb": 0.985}
 PAPER_ERROR = 0.0095
 VALIDATION = 5_000
 

@@ -56,15 +56,16 @@ RECIPES: dict[str, dict[str, Any]] = {
     "lecun1998": dict(
         scaling="lecun", epochs=10, batch_size=64, optimizer="adam", lr=5e-3, schedule="onecycle"
     ),
-    # Notebook 10's training cell with fewer epochs than its 4 (its grader's bar: 98.5%). With 2
-    # the median is 98.61% but one seed of 8 stays at 98.21%; run it with --epochs 3.
+    # Notebook 10's training cell (its grader's bar: 98.5% for every run). Fewer epochs did not
+    # hold that bar: with lr 7e-3 (best on validation) seed 4 of 0-7 reached only 98.21% after 2
+    # epochs and 98.34% after 3 (test set; medians 98.61% and 98.73%).
     "lecun1998_nb": dict(
         variant="lecun1998",
         scaling="lecun",
-        epochs=2,
+        epochs=4,
         batch_size=64,
         optimizer="adam",
-        lr=7e-3,
+        lr=5e-3,
         schedule="onecycle_torch",
     ),
 }
