@@ -3,8 +3,8 @@
     python benchmarks/sandbox_overhead.py [--reps 3]
 
 Alternates, in one process: ``nbgrader autograde`` of one correct submission with the sandbox
-and without it (``--SafeExecute.require_sandbox=False``; the trusted runner and scans run in both), each
-in its own scratch course. Prints every run, the medians and their difference and ratio.
+and without it (``--SafeExecute.require_sandbox=False``; the trusted runner and scans run in
+both), each in its own scratch course. Prints every run, the medians and their difference and ratio.
 """
 
 from __future__ import annotations

@@ -218,14 +218,38 @@ class Agent:
         return "pong", "the answer", False
 
 
-def install(blocked: list[str] | tuple[str, ...] = (), reason: str = "") -> Agent:
+def skip_figures() -> None:
+    """Close matplotlib figures instead of rendering them (grading looks at no picture)."""
+    try:
+        import matplotlib_inline.backend_inline as inline
+    except ImportError:
+        return
+
+    def close_all(*args, **kwargs):
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+
+    close_all._draw_called = False  # what the inline backend keeps on its ``show``
+    close_all._to_draw = []
+    # %matplotlib inline registers flush_figures after every cell, and plt.show() calls show:
+    # both are looked up in the module when they run, so replacing them here is enough.
+    inline.flush_figures = inline.show = close_all
+
+
+def install(
+    blocked: list[str] | tuple[str, ...] = (), reason: str = "", figures: bool = True
+) -> Agent:
     """Register the comm target in this kernel (and block ``blocked`` imports); returns the agent.
 
     Called by the first cell the grader runs in a student's kernel, before any of theirs.
+    ``figures=False`` closes figures instead of rendering them (see :func:`skip_figures`).
     """
     shell = get_ipython()  # noqa: F821 - this runs in an IPython kernel
     agent = Agent(shell.user_ns)
     block_imports(tuple(blocked), reason or "this notebook's exercises are NumPy only")
+    if not figures:
+        skip_figures()
 
     def opened(comm, open_msg):
         @comm.on_msg

@@ -141,12 +141,22 @@ def _read_cache(cache_dir: Path, split: str) -> Split:
         raise MnistUnavailable(f"no cached copy ({', '.join(missing)} missing)")
     try:
         arrays = {part: np.load(path, allow_pickle=False) for part, path in paths.items()}
+        stamp = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths.values())
     except (OSError, ValueError) as exc:
         raise MnistCorrupt(
             f"The cached MNIST {split} split in {cache_dir} cannot be read ({exc}). Delete the "
             "folder or run `python -m lenet_ref.data fetch --force` to fetch it again."
         ) from exc
-    return verify(split, arrays["images"], arrays["labels"], f"the cache in {cache_dir}")
+    if stamp in _VERIFIED:  # these very files were hashed by this process already
+        return Split(arrays["images"], arrays["labels"])
+    data = verify(split, arrays["images"], arrays["labels"], f"the cache in {cache_dir}")
+    _VERIFIED.add(stamp)
+    return data
+
+
+#: Cache files (path, size, modification time) whose digests this process has checked: a
+#: notebook that loads MNIST twice, or the grader's runner over many notebooks, hashes once.
+_VERIFIED: set[tuple] = set()
 
 
 def _write_cache(cache_dir: Path, data: Split, split: str) -> None:

@@ -343,7 +343,7 @@ class StudentKernel:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             msg_id = self._send("kernel_info_request", {})
-            step_end = min(end, time.monotonic() + 0.5)
+            step_end = min(end, time.monotonic() + 0.2)
             while (left := step_end - time.monotonic()) > 0:
                 try:
                     msg = self.client.get_iopub_msg(timeout=left)

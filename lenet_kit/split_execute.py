@@ -16,6 +16,7 @@ sandbox, resource limits and the instructor's flags for grading.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import selectors
@@ -30,7 +31,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Float, Unicode
+from traitlets import Bool, Float, Unicode
 
 from lenet_kit import policy
 
@@ -139,6 +140,16 @@ class RunnerProcess:
             self.proc.wait()
         self.proc = None
 
+    def close(self, wait: float = 10.0) -> None:
+        """End the runner (it exits when its input closes) and reap it."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(wait)
+            except (OSError, subprocess.TimeoutExpired):
+                self.kill()
+        self.proc = None
+
 
 _RUNNER: RunnerProcess | None = None
 
@@ -149,6 +160,7 @@ def shared_runner() -> RunnerProcess:
     global _RUNNER
     if _RUNNER is None:
         _RUNNER = RunnerProcess()
+        atexit.register(_RUNNER.close)
     return _RUNNER
 
 
@@ -165,6 +177,9 @@ class SplitExecute(Execute):
     ping_timeout = Float(15.0, help="Seconds a kernel may take to answer after an interrupt.").tag(
         config=True
     )
+    render_figures = Bool(
+        False, help="Render students' matplotlib figures into the graded notebook (slower)."
+    ).tag(config=True)
 
     # -- the notebook --------------------------------------------------------------------------
     def preprocess(self, nb: NotebookNode, resources: dict):
@@ -197,7 +212,8 @@ class SplitExecute(Execute):
             execution_count=None,
             source=(
                 "from lenet_kit.agent import install as _lenet_install\n"
-                f"_lenet_install({list(blocked)!r}, {policy.reason(self.assignment_name)!r})\n"
+                f"_lenet_install({list(blocked)!r}, {policy.reason(self.assignment_name)!r}, "
+                f"figures={bool(self.render_figures)})\n"
                 "del _lenet_install"
             ),
         )
