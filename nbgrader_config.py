@@ -95,7 +95,5 @@ from lenet_kit.split_execute import use_for_validation  # noqa: E402
 
 use_for_validation()
 
-# The Execute settings above apply to SafeExecute too (it is an Execute).
-c.SafeExecute.timeout = 600
-c.SafeExecute.interrupt_on_timeout = True
-c.SafeExecute.execute_retries = 0
+# The Execute settings above apply to SafeExecute and SplitExecute too (they are Executes):
+# traitlets reads a class's settings for its subclasses.

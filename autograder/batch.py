@@ -30,9 +30,10 @@ from nbgrader.api import Gradebook
 from autograder import lms, report
 from autograder.cluster import default_workers
 from autograder.collect import Submission, find_submissions
-from autograder.gradebook_sync import apply, prepare, snapshot, sqlite_path, template
+from autograder.course import config, config_at, gradebook_url, sqlite_path
+from autograder.gradebook_sync import apply, prepare, snapshot, template
 from autograder.nbgrader_cli import REPO, nbgrader, nbgrader_env
-from autograder.worker import Job, Outcome, course_config, grade, read_tree, warm_up
+from autograder.worker import Job, Outcome, grade, read_tree, warm_up
 
 
 class UnknownAssignment(ValueError):
@@ -48,7 +49,7 @@ class Course:
 
     @property
     def _cfg(self):
-        return course_config(self.root, self.db_url)
+        return config_at(self.root, self.db_url)
 
     def folder(self, name: str) -> Path:
         return self.root / getattr(self._cfg.CourseDirectory, f"{name}_directory")
@@ -85,9 +86,7 @@ def _shown(db_url: str) -> str:
 
 def default_course() -> Course:
     """The repository's course, as nbgrader_config.py describes it."""
-    from autograder.worker import _course_config
-
-    cfg = _course_config()
+    cfg = config()
     return Course(Path(cfg.CourseDirectory.root), cfg.CourseDirectory.db_url)
 
 
@@ -97,11 +96,7 @@ def course_at(root: Path | None = None, db_url: str | None = None) -> Course:
         return default_course()
     root = Path(root).resolve() if root else REPO
     if db_url is None:
-        db_url = (
-            default_course().db_url
-            if root == REPO
-            else f"sqlite:///{root / 'autograder' / 'gradebook.db'}"
-        )
+        db_url = default_course().db_url if root == REPO else gradebook_url(root)
     return Course(root, db_url)
 
 
@@ -144,7 +139,7 @@ def timeout_overrides(seconds: float) -> dict[str, dict[str, Any]]:
     """Config that sets the per-cell time limit on ``Execute`` and every executor configured
     in its place (the course may run a subclass, whose own settings would win)."""
     names = {"Execute"}
-    for pp in course_config(REPO, "sqlite://").Autograde.get("autograde_preprocessors", []):
+    for pp in config_at(REPO, "sqlite://").Autograde.get("autograde_preprocessors", []):
         name = pp if isinstance(pp, str) else pp.__name__
         if name.rsplit(".", 1)[-1].endswith("Execute"):
             names.add(name.rsplit(".", 1)[-1])
@@ -306,7 +301,7 @@ def _feedback(course: Course, assignment: str, students: list[str]) -> str | Non
 
     for s in students:
         shutil.rmtree(course.folder("feedback") / s / assignment, ignore_errors=True)
-    cfg = course_config(course.root, course.db_url)
+    cfg = config_at(course.root, course.db_url)
     coursedir = CourseDirectory(config=cfg)
     coursedir.assignment_id = assignment
     done = capture_log(GenerateFeedback(coursedir=coursedir, config=cfg))
@@ -321,7 +316,7 @@ def export_csv(course: Course) -> Path:
 
     path = course.reports / "grades.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    cfg = course_config(course.root, course.db_url)
+    cfg = config_at(course.root, course.db_url)
     with Gradebook(course.db_url) as gb:
         CsvExportPlugin(config=cfg, to=str(path)).export(gb)
     return path
@@ -339,7 +334,7 @@ def add_to_gradebook(course: Course, names: list[str]) -> list[str]:
             f"nor the source folder {source} has: check the assignment names in "
             f"{course.folder('submitted')}, or add the assignments' source folders"
         )
-    cfg = course_config(course.root, course.db_url)
+    cfg = config_at(course.root, course.db_url)
     with tempfile.TemporaryDirectory(prefix="lenet-add-") as tmp:
         for name in names:
             shutil.copytree(

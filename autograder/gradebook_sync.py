@@ -17,16 +17,12 @@ from typing import Any
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
 
+from autograder.course import SQLITE, sqlite_path
+
 #: A JSON-able copy of one submission's autograder results:
 #: {"timestamp": str|None, "notebooks": {nb: {"late_submission_penalty": float|None,
 #:  "grades": {cell: auto_score|None}, "comments": {cell: auto_comment|None}}}}
 Snapshot = dict[str, Any]
-
-
-def sqlite_path(db_url: str) -> Path | None:
-    """The file of an ``sqlite:///`` URL, or None for a database server."""
-    prefix = "sqlite:///"
-    return Path(db_url[len(prefix) :]) if db_url.startswith(prefix) else None
 
 
 def template(db_url: str, dest: Path) -> bytes:
@@ -43,7 +39,7 @@ def template(db_url: str, dest: Path) -> bytes:
         )
     with sqlite3.connect(source) as src, sqlite3.connect(dest) as dst:
         src.backup(dst)
-    url = f"sqlite:///{dest}"
+    url = f"{SQLITE}{dest}"
     with Gradebook(url) as gb:
         for assignment in gb.assignments:
             for sub in list(assignment.submissions):

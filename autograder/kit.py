@@ -2,9 +2,11 @@
 
     python -m autograder.kit    # -> dist/lenet5-student-kit/ and dist/lenet5-student-kit.zip
 
-The kit holds ``course/`` (nbgrader's release: solutions stubbed, hidden tests removed), the
-``lenet_kit`` package, a ``pyproject.toml`` that installs only ``lenet_kit`` with the course's
-pinned dependencies, ``requirements.lock`` and a short README. :func:`leaks` looks for the
+The kit holds ``course/`` (nbgrader's release: solutions stubbed, hidden tests removed; the
+demos left out, since they run the reference solutions), the ``lenet_kit`` package, a
+``pyproject.toml`` that installs only ``lenet_kit`` with the course's pinned dependencies (no
+extra: no grading, demo or hub packages), ``requirements.lock``, an ``nbgrader_config.py`` that
+makes Validate run notebooks the way grading does, and a short README. :func:`leaks` looks for the
 reference implementations (``lenet_ref`` function names with their bodies, solution cells'
 code, hidden tests) inside a built kit.
 """
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import re
 import shutil
 import sys
 import tomllib
@@ -21,13 +22,14 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.nbgrader_cli import REPO
+from autograder import course
+from autograder.course import REPO
 from autograder.notebooks import is_solution, is_test
 
 DIST = REPO / "dist"
 NAME = "lenet5-student-kit"
-#: Development-only pins that students do not need.
-DEV_ONLY = re.compile(r"^(nbgrader|pytest|pytest-timeout|ruff)==", re.I)
+#: Released folders left out: the demos run the reference solutions (lenet_demos, lenet_ref).
+LEFT_OUT = ("demos",)
 
 README = """# LeNet-5 from scratch: student kit
 
@@ -35,17 +37,34 @@ README = """# LeNet-5 from scratch: student kit
 
        python3.11 -m venv .venv
        .venv/bin/pip install -c requirements.lock -e .
+       .venv/bin/python -m lenet_kit.data fetch     # MNIST, verified, into a local cache
 
-2. Open the notebooks: `.venv/bin/jupyter lab course/`
+2. Open the notebooks, from this folder: `.venv/bin/jupyter lab course/`
 
-Each notebook says where to write your code; run its test cells to check your work. Grading
-runs your notebook from top to bottom in a fresh kernel with more (hidden) tests.
+Each notebook says where to write your code; run its test cells to check your work. Before you
+submit, press **Validate** in the notebook's toolbar (or run `.venv/bin/nbgrader validate
+course/01_mnist/01_mnist.ipynb`): it runs the notebook the way grading does, test cells apart
+from your code and with the notebook's rules in force (NumPy only in notebooks 02 to 06). Grading
+also runs hidden tests, which Validate cannot: they check more cases of the same exercises.
+
+The interactive demos are not in the kit: they run the course's reference solutions. Your
+instructor can serve them (`make demos` in the course repository).
+"""
+
+#: The kit's nbgrader configuration: Validate runs notebooks as grading does (no sandbox).
+NBGRADER_CONFIG = """\
+# Read by JupyterLab's Validate button and `nbgrader validate` when started from this folder.
+from lenet_kit.split_execute import use_for_validation
+
+c = get_config()  # noqa: F821
+c.Execute.timeout = 600  # seconds per cell, as in grading
+c.Execute.interrupt_on_timeout = True
+use_for_validation()
 """
 
 
 def _pyproject() -> str:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    deps = [d for d in project["dependencies"] if not DEV_ONLY.match(d)]
     lines = [
         "[build-system]",
         'requires = ["setuptools>=69"]',
@@ -56,7 +75,7 @@ def _pyproject() -> str:
         f'version = "{project["version"]}"',
         f'requires-python = "{project["requires-python"]}"',
         "dependencies = [",
-        *[f'    "{d}",' for d in deps],
+        *[f'    "{d}",' for d in project["dependencies"]],  # the course's, without any extra
         "]",
         "",
         "[tool.setuptools]",
@@ -71,15 +90,12 @@ def build(dest: Path = DIST / NAME) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
-    shutil.copytree(REPO / "course", dest / "course", ignore=ignore)
+    left_out = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", *LEFT_OUT)
+    shutil.copytree(REPO / "course", dest / "course", ignore=left_out)
     shutil.copytree(REPO / "lenet_kit", dest / "lenet_kit", ignore=ignore)
     (dest / "pyproject.toml").write_text(_pyproject())
-    lock = [
-        line
-        for line in (REPO / "requirements.lock").read_text().splitlines()
-        if not DEV_ONLY.match(line)
-    ]
-    (dest / "requirements.lock").write_text("\n".join(lock) + "\n")
+    shutil.copyfile(REPO / "requirements.lock", dest / "requirements.lock")
+    (dest / "nbgrader_config.py").write_text(NBGRADER_CONFIG)
     (dest / "README.md").write_text(README)
     shutil.make_archive(str(dest), "zip", dest.parent, dest.name)
     return dest
@@ -132,10 +148,10 @@ def leaks(kit: Path) -> list[str]:
         nb = nbformat.read(source, as_version=4)
         for cell in nb.cells:
             secret = ""
-            if is_solution(cell) and "### BEGIN SOLUTION" in cell.source:
-                secret = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
-            elif is_test(cell) and "### BEGIN HIDDEN TESTS" in cell.source:
-                secret = cell.source.split("### BEGIN HIDDEN TESTS")[1].split("###")[0]
+            if is_solution(cell):
+                secret = course.marked(cell.source, "solution")
+            elif is_test(cell):
+                secret = course.marked(cell.source, "hidden")
             lines = [ln.strip() for ln in secret.splitlines() if len(ln.strip()) > 12]
             for where, text in texts.items():
                 if lines and all(ln in text for ln in lines):

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from autograder.course import REPO, gradebook_url
 
 
 class NbgraderFailed(RuntimeError):
@@ -43,7 +43,7 @@ def nbgrader(
         (root / "autograder").mkdir(parents=True, exist_ok=True)
         cmd += [
             f"--CourseDirectory.root={root}",
-            f"--CourseDirectory.db_url=sqlite:///{root / 'autograder' / 'gradebook.db'}",
+            f"--CourseDirectory.db_url={gradebook_url(root)}",
             f"--Exchange.root={root / 'autograder' / 'exchange'}",
         ]
     done = subprocess.run(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from nbformat import NotebookNode
 from nbgrader.preprocessors.base import NbGraderPreprocessor
-from traitlets import Unicode
+
+from autograder import course
 
 HIDDEN_NOTE = "(the failing line belongs to a hidden test, so the traceback is not shown)"
 
@@ -19,23 +18,14 @@ class HideHiddenTestTracebacks(NbGraderPreprocessor):
     hidden lines (it names them "a hidden test"), so this only acts on tracebacks from elsewhere;
     those are replaced by the one-line error, with a note, and students keep the error's type and
     message (what was expected and what came back). Run it before ``ClearHiddenTests``, which
-    removes the delimiters it looks for.
+    removes the hidden tests it looks for.
     """
 
-    begin_delimiter = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
-    end_delimiter = Unicode("END HIDDEN TESTS").tag(config=True)
-
-    def _hidden_lines(self, source: str) -> list[str]:
-        pattern = (
-            re.escape(self.begin_delimiter) + r"[^\n]*\n(.*?)[^\n]*" + re.escape(self.end_delimiter)
-        )
-        blocks = re.findall(pattern, source, re.S)
-        return [line.strip() for b in blocks for line in b.splitlines() if len(line.strip()) > 12]
-
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
-        if cell.cell_type != "code" or self.begin_delimiter not in cell.source:
+        hidden = [ln.strip() for ln in course.marked(cell.source).splitlines()]
+        hidden = [ln for ln in hidden if len(ln) > 12]  # long enough to be recognized
+        if cell.cell_type != "code" or not hidden:
             return cell, resources
-        hidden = self._hidden_lines(cell.source)
         for out in cell.get("outputs", []):
             if out.get("output_type") != "error":
                 continue

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
+
+from autograder.course import gradebook_url
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,8 @@ class Result:
     cells: dict[str, float]
 
 
-def db_url(root: str | Path) -> str:
-    return f"sqlite:///{Path(root).resolve() / 'autograder' / 'gradebook.db'}"
+#: The SQLite gradebook URL of a course root (what tests and benchmarks read scores from).
+db_url = gradebook_url
 
 
 def result(url: str, assignment: str, student: str) -> Result | None:

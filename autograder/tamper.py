@@ -29,6 +29,7 @@ from nbformat import NotebookNode
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors.base import NbGraderPreprocessor
 
+from autograder import course
 from autograder.flags import Flag
 from autograder.notebooks import grade_id, is_test, nbgrader_meta
 
@@ -451,12 +452,6 @@ def scan_cell(
     return scanner.finish(found.bound | set(bound_elsewhere))
 
 
-def hidden_test_code(source: str) -> str:
-    """The hidden parts of a test cell (between the BEGIN/END HIDDEN TESTS markers)."""
-    parts = re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", source, re.S)
-    return "\n".join(parts)
-
-
 def _label(cell: NotebookNode, index: int) -> str:
     return grade_id(cell) or f"cell {index}"
 
@@ -468,12 +463,12 @@ def is_instructor_cell(cell: NotebookNode) -> bool:
 
 
 def _visible_code(cell: NotebookNode) -> str:
-    return cell.source.replace(hidden_test_code(cell.source), "") if is_test(cell) else cell.source
+    return course.unmarked(cell.source) if is_test(cell) else cell.source
 
 
 def scan_notebook(nb: NotebookNode) -> list[Flag]:
     """Static flags for every student code cell of a (sanitized) notebook, top to bottom."""
-    hidden = "\n".join(hidden_test_code(c.source) for c in nb.cells if is_test(c))
+    hidden = "\n".join(course.marked(c.source) for c in nb.cells if is_test(c))
     code = [c for c in nb.cells if c.cell_type == "code"]
     visible_bound = set().union(*(bound_names(_visible_code(c)) for c in code)) if code else set()
     hidden_only = bound_names(hidden) - visible_bound
@@ -652,5 +647,4 @@ class CheckSubmittedCells(NbGraderPreprocessor):
 
 def _visible(source: str) -> list[str]:
     """A test cell's lines without its hidden tests (the release shows only these)."""
-    source = re.sub(r"### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS\n?", "", source, flags=re.S)
-    return [line.rstrip() for line in source.strip().splitlines() if line.strip()]
+    return [line.rstrip() for line in course.unmarked(source).strip().splitlines() if line.strip()]

@@ -10,8 +10,6 @@ only the folders and the gradebook point into the scratch root.
 from __future__ import annotations
 
 import contextlib
-import copy
-import functools
 import os
 import re
 import socket
@@ -28,8 +26,9 @@ from typing import Any
 import psutil
 from sqlalchemy.exc import SAWarning
 
+from autograder.course import config, config_at, gradebook_url, sqlite_path
 from autograder.gradebook_sync import Snapshot, snapshot
-from autograder.nbgrader_cli import REPO, nbgrader_env
+from autograder.nbgrader_cli import nbgrader_env
 
 #: Files larger than this in an autograded folder are left out of the outcome (and reported).
 MAX_FILE_BYTES = 20 * 2**20
@@ -74,25 +73,6 @@ class Outcome:
     snapshot: Snapshot | None = None
     warnings: list[str] = field(default_factory=list)
     log: str = ""
-
-
-@functools.cache
-def _course_config():
-    from traitlets.config.loader import PyFileConfigLoader
-
-    return PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
-
-
-def course_config(root: Path, db_url: str, overrides: dict[str, dict[str, Any]] | None = None):
-    """The course's nbgrader config with folders, gradebook and exchange moved to ``root``."""
-    from traitlets.config import Config
-
-    cfg = copy.deepcopy(_course_config())
-    cfg.CourseDirectory.root = str(root)
-    cfg.CourseDirectory.db_url = db_url
-    cfg.Exchange.root = str(root / "autograder" / "exchange")
-    cfg.merge(Config(overrides or {}))
-    return cfg
 
 
 def _write_tree(folder: Path, files: dict[str, bytes]) -> None:
@@ -215,18 +195,13 @@ def log_warnings(log: str) -> list[str]:
 
 
 def _run_autograde(root: Path, job: Job, db_url: str) -> dict[str, Any]:
-    from nbgrader.converters import Autograde
+    """nbgrader's own autograde of one submission, in this process (NbGraderAPI)."""
+    from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
-    from nbgrader.utils import capture_log
 
-    cfg = course_config(root, db_url, job.config)
-    coursedir = CourseDirectory(config=cfg)
-    coursedir.assignment_id = job.assignment
-    coursedir.student_id = job.student
-    app = Autograde(coursedir=coursedir, config=cfg)
-    app.force = True
-    app.create_student = True
-    return capture_log(app)
+    cfg = config_at(root, db_url, job.config)
+    api = NbGraderAPI(CourseDirectory(config=cfg), config=cfg)
+    return api.autograde(job.assignment, job.student, force=True, create=True)
 
 
 def grade(job: Job, template: bytes | None = None) -> Outcome:
@@ -238,16 +213,15 @@ def grade(job: Job, template: bytes | None = None) -> Outcome:
     warnings.filterwarnings("ignore", "Object of type", SAWarning)
     with tempfile.TemporaryDirectory(prefix="lenet-grade-") as tmp:
         root = Path(tmp)
-        cfg = course_config(root, "sqlite://")
+        cfg = config_at(root, "sqlite://")
         submitted = root / cfg.CourseDirectory.submitted_directory / job.student / job.assignment
         _write_tree(submitted, job.files)
         _write_tree(root / cfg.CourseDirectory.source_directory / job.assignment, job.source_files)
         if job.db_url is None:
             if template is None:
                 raise ValueError("a job without db_url needs the gradebook template bytes")
-            db = root / "autograder" / "gradebook.db"
-            db.write_bytes(template)
-            db_url = f"sqlite:///{db}"
+            db_url = gradebook_url(root)
+            sqlite_path(db_url).write_bytes(template)
         else:
             db_url = job.db_url
         with _Watchdog(job.time_limit) as dog, _output_to(root / "kernel-output.log"):
@@ -283,5 +257,5 @@ def warm_up() -> str:
     import nbclient  # noqa: F401
     import nbgrader.converters  # noqa: F401
 
-    _course_config()
+    config()
     return f"{socket.gethostname()}:{os.getpid()}"

@@ -170,10 +170,6 @@ class SplitExecute(Execute):
     assignment = Unicode(
         "", help="Assignment name for the module policy (default: from nbgrader, else the folder)."
     ).tag(config=True)
-    begin_hidden = Unicode("BEGIN HIDDEN TESTS", help="Marks the start of hidden tests.").tag(
-        config=True
-    )
-    end_hidden = Unicode("END HIDDEN TESTS", help="Marks the end of hidden tests.").tag(config=True)
     ping_timeout = Float(15.0, help="Seconds a kernel may take to answer after an interrupt.").tag(
         config=True
     )
@@ -202,6 +198,10 @@ class SplitExecute(Execute):
                 "and was stopped; later cells may fail because of it"
             ],
         }
+        from nbgrader.preprocessors import ClearHiddenTests
+
+        clear = ClearHiddenTests(parent=self)  # nbgrader's own markers (its "delimeter" traits)
+        self._hidden_delimiters = clear.begin_test_delimeter, clear.end_test_delimeter
         self._tests = [c.source for c in nb.cells if is_test(c)]
         self._locked = [c.source for c in nb.cells if is_locked_code(c)]
         blocked = policy.blocked_modules(self.assignment_name)
@@ -378,7 +378,7 @@ class SplitExecute(Execute):
             )
             return
         timeout = float(self.timeout or 600)
-        hidden = hidden_ranges(cell.source, self.begin_hidden, self.end_hidden)
+        hidden = hidden_ranges(cell.source, *self._hidden_delimiters)
         try:
             report = self._runner.call(
                 timeout + RUNNER_SLACK, cmd="test", source=cell.source, cell=gid,
