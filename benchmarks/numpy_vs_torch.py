@@ -6,8 +6,10 @@ round by round (who goes first alternates too), so that load from other processe
 machine hits both; the ratio is the median of the per-round ratios.
 Target: NumPy no more than 3x slower than PyTorch CPU.
 
-Also printed: how much slower the loop-based teaching convolution is than the vectorized one,
-and the peak memory that a NumPy training step allocates (target: a few hundred MB at most).
+Also printed: how much slower the taught convolutions of :mod:`lenet_ref.layers` (the loops of
+notebook 02, and its vectorized ``tensordot`` version) are than :mod:`lenet_ref.fast_layers`'
+(what the NumPy model trains with), and the peak memory that a NumPy training step allocates
+(target: a few hundred MB at most).
 
     .venv/bin/python benchmarks/numpy_vs_torch.py [--variant classic|modern] [--rounds 7]
         [--threads N]   (default: each library's own default, 2 threads on 2 cores)
@@ -26,7 +28,7 @@ import tracemalloc
 import numpy as np
 import torch
 
-from lenet_ref import layers as L
+from lenet_ref import fast_layers, layers
 from lenet_ref.numpy_lenet import LeNet5
 from lenet_ref.numpy_train import SGD
 from lenet_ref.transforms import lenet_inputs
@@ -134,11 +136,11 @@ def main(args: argparse.Namespace) -> None:
     print(f"NumPy takes {ratio:.2f}x the time PyTorch CPU takes per image (median of per-round "
           f"ratios; target <= 3x: {verdict})")  # fmt: skip
 
-    # Naive (loop) convolution against the vectorized one on a handful of images: C1 then C3.
+    # The taught convolutions against the fast one on a handful of images: C1 then C3.
     x4 = xs[0, :4].astype(np.float32)
     w1, b1 = np_model.params["C1.weight"], np_model.params["C1.bias"]
     w3, b3 = np_model.params["C3.weight"], np_model.params["C3.bias"]
-    h = np.tanh(L.conv2d_forward(x4, w1, b1)[0])[:, :, ::2, ::2].copy()
+    h = np.tanh(fast_layers.conv2d_forward(x4, w1, b1)[0])[:, :, ::2, ::2].copy()
 
     def timed(fn, repeat: int) -> float:
         best = float("inf")
@@ -148,12 +150,16 @@ def main(args: argparse.Namespace) -> None:
             best = min(best, time.perf_counter() - start)
         return best
 
-    t_naive = timed(
-        lambda: (L.conv2d_forward_naive(x4, w1, b1), L.conv2d_forward_naive(h, w3, b3)), 2
-    )
-    t_fast = timed(lambda: (L.conv2d_forward(x4, w1, b1), L.conv2d_forward(h, w3, b3)), 50)
-    print(f"naive conv (C1 + C3 forward, 4 images): {t_naive * 1e3:.1f} ms; vectorized "
-          f"{t_fast * 1e3:.3f} ms: naive is {t_naive / t_fast:.0f}x slower")  # fmt: skip
+    def c1_c3(conv) -> tuple:
+        return conv(x4, w1, b1), conv(h, w3, b3)
+
+    t_naive = timed(lambda: c1_c3(layers.conv2d_forward_naive), 2)
+    t_taught = timed(lambda: c1_c3(layers.conv2d_forward), 50)
+    t_fast = timed(lambda: c1_c3(fast_layers.conv2d_forward), 50)
+    print(f"conv forward (C1 + C3, 4 images): loops {t_naive * 1e3:.1f} ms, taught vectorized "
+          f"{t_taught * 1e3:.3f} ms, fast {t_fast * 1e3:.3f} ms: the loops are "
+          f"{t_naive / t_fast:.0f}x and the taught version {t_taught / t_fast:.1f}x slower than "
+          "the fast one")  # fmt: skip
 
     # Peak memory that one NumPy training step at this batch size allocates (NumPy reports its
     # buffers to tracemalloc), and the whole process's peak resident size (torch included).

@@ -1,4 +1,4 @@
-"""LeNet-5 in NumPy: layer objects built on :mod:`lenet_ref.layers`, and the network itself.
+"""LeNet-5 in NumPy: layer objects built on :mod:`lenet_ref.fast_layers`, and the network itself.
 
 Each layer object holds its trainable arrays in ``params`` and, after ``backward``, their
 gradients in ``grads`` (same keys). ``forward(x)`` keeps what ``backward(dout)`` needs, as
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from lenet_ref import layers as L
+from lenet_ref import fast_layers as L
 
 VARIANTS = ("classic", "modern")
 INPUT_SHAPE = (1, 32, 32)
@@ -132,8 +132,8 @@ class Conv2D(Layer):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        dx, self.grads["weight"], self.grads["bias"] = L._conv2d_backward(
-            dout, self._need_cache(), need_dx=self.input_grad
+        dx, self.grads["weight"], self.grads["bias"] = L.conv2d_backward(
+            dout, self._need_cache(), input_grad=self.input_grad
         )
         return dx
 
@@ -178,7 +178,7 @@ class Dense(Layer):
 
 
 class _FunctionLayer(Layer):
-    """A parameter-free layer given by a forward/backward function pair of lenet_ref.layers."""
+    """A parameter-free layer given by a forward/backward function pair of the layer functions."""
 
     _forward = staticmethod(L.tanh_forward)
     _backward = staticmethod(L.tanh_backward)

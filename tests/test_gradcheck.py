@@ -1,10 +1,12 @@
-"""lenet_ref.gradcheck itself, and finite-difference checks of every layer (float64)."""
+"""lenet_ref.gradcheck itself, and finite-difference checks of every layer (float64); the
+convolution and pooling of both lenet_ref.layers and lenet_ref.fast_layers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from lenet_ref import fast_layers
 from lenet_ref import layers as L
 from lenet_ref.gradcheck import TOLERANCE, numerical_gradient, numerical_gradient_at, rel_error
 
@@ -97,28 +99,30 @@ CONV_GC = [
 ]
 
 
+MODULES = {"layers": L, "fast_layers": fast_layers}
+
+
+@pytest.mark.parametrize("module", MODULES)
 @pytest.mark.parametrize("xs, ws, stride, pad", CONV_GC)
-def test_conv2d_gradcheck(xs, ws, stride, pad):
+def test_conv2d_gradcheck(xs, ws, stride, pad, module):
+    layers = MODULES[module]
     rng = np.random.default_rng(RNG_SEED)
     inputs = [rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])]
     errors = _check(
-        lambda x, w, b: L.conv2d_forward(x, w, b, stride=stride, pad=pad),
-        L.conv2d_backward,
+        lambda x, w, b: layers.conv2d_forward(x, w, b, stride=stride, pad=pad),
+        layers.conv2d_backward,
         inputs,
     )
     assert max(errors) < TOLERANCE, errors
 
 
+@pytest.mark.parametrize("module", MODULES)
 @pytest.mark.parametrize(
-    "forward, backward, size, stride",
-    [
-        (L.avgpool2d_forward, L.avgpool2d_backward, 2, 2),
-        (L.avgpool2d_forward, L.avgpool2d_backward, 3, 2),
-        (L.maxpool2d_forward, L.maxpool2d_backward, 2, 2),
-        (L.maxpool2d_forward, L.maxpool2d_backward, 3, 2),
-    ],
+    "kind, size, stride", [("avg", 2, 2), ("avg", 3, 2), ("max", 2, 2), ("max", 3, 2)]
 )
-def test_pooling_gradcheck(forward, backward, size, stride):
+def test_pooling_gradcheck(kind, size, stride, module):
+    forward = getattr(MODULES[module], f"{kind}pool2d_forward")
+    backward = getattr(MODULES[module], f"{kind}pool2d_backward")
     # Distinct, well-separated values: no maximum is within h of a tie.
     x = np.random.default_rng(5).permutation(2 * 3 * 9 * 9).reshape(2, 3, 9, 9) * 0.01
     if size == 2:
