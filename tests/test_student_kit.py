@@ -164,7 +164,7 @@ def test_kit_runs_every_notebook_and_validates_like_grading(kit, tmp_path, mnist
     for path in sorted((kit / "course").rglob("*.ipynb")):
         done = tmp_path / f"{path.stem}-run.ipynb"
         subprocess.run(
-            [py, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--allow-errors",
+            [py, "-m", "nbconvert", "--to", "notebook", "--execute", "--allow-errors",
              "--ExecutePreprocessor.timeout=600", "--output", str(done), str(path)],
             check=True, cwd=path.parent, capture_output=True, env=env,
         )  # fmt: skip
