@@ -39,7 +39,7 @@ from lenet_ref.device import (
     pick_device,
     seed_everything,
 )
-from lenet_ref.torch_lenet import LeNet5
+from lenet_ref.torch_lenet import create_model
 from lenet_ref.torch_train import RECIPES, DeviceDataset, evaluate, to_device, train
 
 #: Median test accuracy each recipe must reach, and the least its worst seed may have.
@@ -74,7 +74,7 @@ def run_seed(
 ) -> SeedRun:
     """Train one seed; evaluate after each epoch with the CPU time of evaluation left out."""
     seed_everything(seed)
-    model = LeNet5(variant)
+    model = create_model(variant)
     run = SeedRun(seed)
     eval_cpu = 0.0
     cpu_start = time.process_time()

@@ -27,7 +27,7 @@ from lenet_ref.device import (
     load_average,
     synchronize,
 )
-from lenet_ref.torch_lenet import VARIANTS, LeNet5
+from lenet_ref.torch_lenet import VARIANTS, LeNet5, create_model
 from lenet_ref.torch_train import to_device, train
 
 TRAIN_FLOP_PER_IMAGE = 2.26e6
@@ -58,7 +58,7 @@ class Bench:
     def __init__(self, variant: str, layout: str, device: torch.device, data) -> None:
         self.fmt = LAYOUTS[layout]
         self.device = device
-        self.model = LeNet5(variant).to(device=device, memory_format=self.fmt)
+        self.model = create_model(variant).to(device=device, memory_format=self.fmt)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
         self.data = data
         self.gen = torch.Generator(device=device).manual_seed(0)

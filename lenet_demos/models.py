@@ -1,4 +1,4 @@
-"""Models for the demos: one adapter for any LeNet-5, a configurable one, and a trained reference.
+"""Models for the demos: one adapter for any LeNet-5, the playground's models, a trained reference.
 
 :class:`DemoModel` lets every demo read a model the same way, whichever it is: the reference
 :class:`lenet_ref.torch_lenet.LeNet5`, a student's own ``torch.nn.Module`` (any layer names, on
@@ -23,79 +23,33 @@ import torch.nn.functional as F
 from torch import nn
 
 from lenet_kit.data import load_mnist
-from lenet_ref import transforms
+from lenet_ref import torch_lenet, transforms
 from lenet_ref.device import pick_device
-from lenet_ref.torch_lenet import LeNet5
+from lenet_ref.lecun1998 import LeNet1998
+from lenet_ref.torch_lenet import LeNet5, create_model
 from lenet_ref.torch_train import SCALINGS, load_checkpoint, save_checkpoint, to_device, train
 
-ACTIVATIONS = ("tanh", "scaled tanh", "sigmoid", "relu")
-POOLINGS = ("average", "max")
+#: The activations and poolings the demos offer: those :class:`LeNet5` can be built with.
+ACTIVATIONS = tuple(torch_lenet.ACTIVATIONS)
+POOLINGS = tuple(torch_lenet.POOLINGS)
 
 
 def activation_fn(name: str) -> Any:
     """The elementwise function called ``name`` (one of :data:`ACTIVATIONS`), on tensors."""
-    functions = {
-        "tanh": torch.tanh,
-        "scaled tanh": lambda a: 1.7159 * torch.tanh(a * (2.0 / 3.0)),
-        "sigmoid": torch.sigmoid,
-        "relu": F.relu,
-    }
-    if name not in functions:
+    if name not in torch_lenet.ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}.")
-    return functions[name]
-
-
-class DemoLeNet5(LeNet5):
-    """LeNet-5 ("classic" layout) with a chosen activation, pooling and dropout.
-
-    (N, 1, 32, 32) -> (N, 10) logits; cross-entropy loss. Dropout (probability ``dropout``) acts
-    on the C5 and F6 outputs while training. Same layer names as the reference, so every demo
-    and :func:`lenet_ref.torch_train.train` handle it as they handle the reference.
-    """
-
-    def __init__(self, activation: str = "tanh", pooling: str = "average", dropout: float = 0.0):
-        super().__init__("classic")
-        self.activation = activation
-        self._act = activation_fn(activation)
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}.")
-        self.pooling = pooling
-        pool = nn.AvgPool2d if pooling == "average" else nn.MaxPool2d
-        self.S2, self.S4 = pool(2), pool(2)
-        self.drop = nn.Dropout(dropout)
-
-    def act(self, a: torch.Tensor) -> torch.Tensor:
-        return self._act(a)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 32, 32):
-            raise ValueError(f"DemoLeNet5 expects (N, 1, 32, 32) images, got {tuple(x.shape)}.")
-        x = self.S2(self.act(self.C1(x)))  # (N, 6, 14, 14)
-        x = self.S4(self.act(self.C3(x)))  # (N, 16, 5, 5)
-        x = self.drop(self.act(self.C5(torch.flatten(x, 1))))  # (N, 120)
-        x = self.drop(self.act(self.F6(x)))  # (N, 84)
-        return self.OUT(x)  # (N, 10)
-
-    def extra_repr(self) -> str:
-        return f"activation={self.activation!r}, pooling={self.pooling!r}, dropout={self.drop.p}"
+    return torch_lenet.ACTIVATIONS[name]
 
 
 def build_model(
     variant: str, activation: str | None = None, pooling: str | None = None, dropout: float = 0.0
-) -> LeNet5:
-    """The playground's model: "lecun1998" as published, else a :class:`DemoLeNet5`.
-
-    variant "classic" defaults to tanh + average pooling, "modern" to ReLU + max pooling.
-    """
+) -> LeNet5 | LeNet1998:
+    """The playground's model: "lecun1998" as published, else a :class:`LeNet5` with the given
+    activation, pooling and dropout (None: the variant's own; "classic" is tanh + average
+    pooling, "modern" ReLU + max pooling)."""
     if variant == "lecun1998":
-        return LeNet5("lecun1998")
-    defaults = {"classic": ("tanh", "average"), "modern": ("relu", "max")}
-    if variant not in defaults:
-        raise ValueError(f"variant must be 'classic', 'modern' or 'lecun1998', got {variant!r}.")
-    act, pool = defaults[variant]
-    return DemoLeNet5(activation or act, pooling or pool, dropout)
+        return create_model(variant)
+    return create_model(variant, activation=activation, pooling=pooling, dropout=dropout)
 
 
 class WithLoss(nn.Module):
@@ -329,7 +283,7 @@ def quick_train(
     train_data = to_device(images[:n_train], labels[:n_train], device, scaling="lecun")
     test_data = to_device(test_images[:2000], test_labels[:2000], device, scaling="lecun")
     torch.manual_seed(seed)
-    model = LeNet5(variant)
+    model = create_model(variant)
     history = train(
         model, train_data, epochs=epochs, batch_size=128, optimizer="adam", lr=4e-3,
         device=device, seed=seed, test_data=test_data, progress=False,

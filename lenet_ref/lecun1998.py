@@ -1,6 +1,7 @@
-"""The special layers of LeNet-5 as published (LeCun, Bottou, Bengio, Haffner 1998).
+"""LeNet-5 as published (LeCun, Bottou, Bengio, Haffner 1998): the network and its special layers.
 
-What tutorials usually drop, each as a small ``nn.Module`` or function:
+:class:`LeNet1998` is the whole network, with its own loss. What tutorials usually drop, each as
+a small ``nn.Module`` or function:
 
 - :func:`squash`: the scaled tanh f(a) = 1.7159 tanh(2a/3), so that f(1) = 1 and f(-1) = -1;
 - :class:`Subsampling`: S2/S4, the sum of each 2x2 block times one trainable coefficient plus one
@@ -17,9 +18,13 @@ doi 10.1109/5.726791, section II-B and Table I.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from lenet_ref.transforms import check_input_shape
 
 #: Amplitude A and slope S of the squashing function f(a) = A tanh(S a).
 SQUASH_A = 1.7159
@@ -224,10 +229,63 @@ def connections(table: tuple[tuple[int, ...], ...] = C3_TABLE) -> int:
     return sum(len(inputs) for inputs in table)
 
 
+class LeNet1998(nn.Module):
+    """The published LeNet-5: (N, 1, 32, 32) float images -> (N, 10) logits, 60,000 parameters.
+
+    Squash 1.7159 tanh(2a/3) after C1, C3, C5 and F6; trainable subsampling S2, S4; C3 wired by
+    Table I; Euclidean RBF output with fixed 7x12 codes. The logits are the negated RBF
+    penalties -y (so ``argmax`` picks the nearest code) and :meth:`loss` is the MAP criterion
+    with constant ``map_j``. Every weight and bias starts U(+-2.4 / fan_in), as in the paper.
+    Layer names C1, S2, C3, S4, C5, F6, OUT as in :class:`lenet_ref.torch_lenet.LeNet5`; C5 is
+    stored as ``nn.Linear(400, 120)`` (a 5x5 convolution over 5x5 maps).
+    """
+
+    #: The name under which checkpoints and summaries record this network.
+    variant = "lecun1998"
+    #: Constructor options, recorded in checkpoints.
+    OPTIONS = ("map_j",)
+
+    def __init__(self, *, map_j: float = MAP_J) -> None:
+        super().__init__()
+        self.map_j = float(map_j)
+        self.C1 = nn.Conv2d(1, 6, kernel_size=5)
+        self.S2 = Subsampling(6)
+        self.C3 = PartialConv2d(6, C3_TABLE, kernel_size=5)
+        self.S4 = Subsampling(16)
+        self.C5 = nn.Linear(16 * 5 * 5, 120)
+        self.F6 = nn.Linear(120, 84)
+        self.OUT = RBFOutput(rbf_codes())
+        for layer in (self.C1, self.C5, self.F6):  # S2, C3, S4 initialise themselves
+            fan_in = layer.weight[0].numel()
+            lecun_uniform_(layer.weight, fan_in)
+            lecun_uniform_(layer.bias, fan_in)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, 1, 32, 32) -> logits (N, 10) = -y, the negated RBF penalties."""
+        check_input_shape(x.shape, "LeNet1998")
+        x = self.S2(squash(self.C1(x)))  # (N, 6, 14, 14); the subsampling squashes itself
+        x = self.S4(squash(self.C3(x)))  # (N, 16, 5, 5)
+        x = squash(self.C5(torch.flatten(x, 1)))  # (N, 120)
+        x = squash(self.F6(x))  # (N, 84)
+        return -self.OUT(x)  # (N, 10)
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The MAP criterion (a scalar) of logits (N, 10) against class indices (N,)."""
+        return map_loss(logits, target, self.map_j)
+
+    def options(self) -> dict[str, Any]:
+        """The constructor's keyword arguments that rebuild this network."""
+        return {"map_j": self.map_j}
+
+    def extra_repr(self) -> str:
+        return f"variant='lecun1998', map_j={self.map_j}"
+
+
 __all__ = [
     "C3_TABLE",
     "DIGIT_BITMAPS",
     "MAP_J",
+    "LeNet1998",
     "PartialConv2d",
     "RBFOutput",
     "Subsampling",

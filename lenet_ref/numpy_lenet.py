@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from lenet_ref import fast_layers as L
+from lenet_ref.transforms import INPUT_SHAPE, check_input_shape
 
 VARIANTS = ("classic", "modern")
-INPUT_SHAPE = (1, 32, 32)
 N_CLASSES = 10
 PARAM_SHAPES = {
     "C1.weight": (6, 1, 5, 5),
@@ -337,11 +337,7 @@ class LeNet5:
     # -- computation --------------------------------------------------------------------------
     def _check_input(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
-        if x.ndim != 4 or x.shape[1:] != INPUT_SHAPE:
-            raise ValueError(
-                f"LeNet5 expects inputs of shape (N, 1, 32, 32), got {x.shape}. Build them with "
-                "lenet_ref.transforms.lenet_inputs(images_uint8)."
-            )
+        check_input_shape(x.shape, "LeNet5")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         return x

@@ -1,14 +1,17 @@
-"""LeNet-5 in PyTorch: the "classic", "modern" and published ("lecun1998") variants.
+"""LeNet-5 in PyTorch: :class:`LeNet5` ("classic", "modern" or your choice of activation and
+pooling) and, through :func:`create_model`, the published network :class:`LeNet1998`.
 
-Every variant takes (N, 1, 32, 32) inputs and returns logits (N, 10); ``model.loss(logits, y)``
-is the variant's own training criterion and ``logits.argmax(1)`` its prediction. The layer names
-C1, S2, C3, S4, C5, F6, OUT follow the paper, and for "classic" and "modern" the parameters match
-the NumPy model's (:mod:`lenet_ref.numpy_lenet`) keys; :func:`numpy_params`,
-:func:`load_numpy_params`, :func:`from_numpy` and :func:`to_numpy` exchange them.
+Every model takes (N, 1, 32, 32) inputs and returns logits (N, 10); ``model.loss(logits, y)``
+is its own training criterion and ``logits.argmax(1)`` its prediction. The layer names C1, S2,
+C3, S4, C5, F6, OUT follow the paper. The constructor chooses the modules, ``forward`` only
+computes. The parameters of :class:`LeNet5` match the NumPy model's
+(:mod:`lenet_ref.numpy_lenet`) keys; :func:`numpy_params`, :func:`load_numpy_params`,
+:func:`from_numpy` and :func:`to_numpy` exchange them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,105 +20,124 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lenet_ref import lecun1998 as L
 from lenet_ref import numpy_lenet
+from lenet_ref.lecun1998 import LeNet1998, squash
+from lenet_ref.transforms import check_input_shape
 
+#: Every network :func:`create_model` builds: the two of :class:`LeNet5` and the published one.
 VARIANTS = ("classic", "modern", "lecun1998")
 
 #: Layer names in forward order.
 LAYERS = ("C1", "S2", "C3", "S4", "C5", "F6", "OUT")
+
+#: The elementwise activations :class:`LeNet5` can use, by name.
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "tanh": torch.tanh,
+    "scaled tanh": squash,
+    "sigmoid": torch.sigmoid,
+    "relu": F.relu,
+}
+#: The 2x2 poolings :class:`LeNet5` can use, by name.
+POOLINGS: dict[str, type[nn.Module]] = {"average": nn.AvgPool2d, "max": nn.MaxPool2d}
+#: Each variant of :class:`LeNet5`: its (activation, pooling).
+DEFAULTS = {"classic": ("tanh", "average"), "modern": ("relu", "max")}
 
 #: NumPy parameter keys and shapes, the exchange contract (dense weights are (in, out)).
 NUMPY_SHAPES = numpy_lenet.PARAM_SHAPES
 _DENSE = ("C5", "F6", "OUT")
 
 
-def _check_variant(variant: str) -> str:
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}.")
-    return variant
+def _choice(kind: str, name: str, options: dict[str, Any]) -> str:
+    if name not in options:
+        raise ValueError(f"{kind} must be one of {tuple(options)}, got {name!r}.")
+    return name
 
 
 class LeNet5(nn.Module):
-    """LeNet-5: (N, 1, 32, 32) float images -> (N, 10) logits.
+    """LeNet-5: (N, 1, 32, 32) float images -> (N, 10) logits; 61,706 parameters.
 
-    variant:
-      - "classic": tanh, 2x2 average pooling, 10 linear outputs (softmax cross-entropy);
-      - "modern": ReLU, 2x2 max pooling, otherwise as "classic";
-      - "lecun1998": the published network: squash 1.7159 tanh(2a/3), trainable subsampling,
-        C3 wired by Table I, Euclidean RBF output with fixed 7x12 codes, MAP loss; the logits are
-        the negated RBF penalties -y. Initialised U(+-2.4 / fan_in). 60,000 parameters.
-    map_j: the constant j of the MAP loss (lecun1998 only).
+    variant: "classic" (tanh, 2x2 average pooling) or "modern" (ReLU, 2x2 max pooling); the
+    output is 10 linear units and :meth:`loss` is softmax cross-entropy.
+    activation: a name in :data:`ACTIVATIONS` instead of the variant's; pooling: "average" or
+    "max" instead of the variant's; dropout: probability of dropping each C5 and F6 output
+    while training (0: none). Parameters keep PyTorch's default initialisation (uniform,
+    variance 1/(3 fan_in)), which in our runs reached a given accuracy in fewer steps than LeCun
+    or He scaling.
 
     C5 is a 5x5 convolution over 5x5 maps, i.e. a dense layer on the flattened (16, 5, 5)
     features; it is stored as ``nn.Linear(400, 120)`` (C-order flatten).
     """
 
-    def __init__(self, variant: str = "classic", *, map_j: float = L.MAP_J) -> None:
+    #: Constructor options besides the variant, recorded in checkpoints.
+    OPTIONS = ("activation", "pooling", "dropout")
+
+    def __init__(
+        self,
+        variant: str = "classic",
+        *,
+        activation: str | None = None,
+        pooling: str | None = None,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
-        self.variant = _check_variant(variant)
-        self.map_j = float(map_j)
-        self.C1 = nn.Conv2d(1, 6, kernel_size=5)
         if variant == "lecun1998":
-            self.S2 = L.Subsampling(6)
-            self.C3 = L.PartialConv2d(6, L.C3_TABLE, kernel_size=5)
-            self.S4 = L.Subsampling(16)
-        else:
-            pool = nn.AvgPool2d if variant == "classic" else nn.MaxPool2d
-            self.S2 = pool(2)
-            self.C3 = nn.Conv2d(6, 16, kernel_size=5)
-            self.S4 = pool(2)
+            raise ValueError(
+                "LeNet5 builds the 'classic' and 'modern' variants; the published network is "
+                "lenet_ref.lecun1998.LeNet1998 (or create_model('lecun1998'))."
+            )
+        self.variant = _choice("variant", variant, DEFAULTS)
+        self.activation = _choice("activation", activation or DEFAULTS[variant][0], ACTIVATIONS)
+        self.pooling = _choice("pooling", pooling or DEFAULTS[variant][1], POOLINGS)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}.")
+        self.dropout = float(dropout)
+        #: The activation function (a plain function, so the children stay the seven layers).
+        self.act = ACTIVATIONS[self.activation]
+        pool = POOLINGS[self.pooling]
+        self.C1 = nn.Conv2d(1, 6, kernel_size=5)
+        self.S2 = pool(2)
+        self.C3 = nn.Conv2d(6, 16, kernel_size=5)
+        self.S4 = pool(2)
         self.C5 = nn.Linear(16 * 5 * 5, 120)
         self.F6 = nn.Linear(120, 84)
-        self.OUT = L.RBFOutput(L.rbf_codes()) if variant == "lecun1998" else nn.Linear(84, 10)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """lecun1998: every weight and bias U(+-2.4 / fan_in), as in the paper.
-
-        classic and modern keep PyTorch's default initialisation (uniform, variance 1/(3 fan_in)),
-        which in our runs reached a given accuracy in fewer steps than LeCun or He scaling.
-        """
-        if self.variant != "lecun1998":
-            return
-        for layer in (self.C1, self.C5, self.F6):  # S2, C3, S4 initialise themselves
-            fan_in = layer.weight[0].numel()
-            L.lecun_uniform_(layer.weight, fan_in)
-            L.lecun_uniform_(layer.bias, fan_in)
-
-    def act(self, a: torch.Tensor) -> torch.Tensor:
-        """The variant's activation (elementwise)."""
-        if self.variant == "modern":
-            return F.relu(a)
-        if self.variant == "classic":
-            return torch.tanh(a)
-        return L.squash(a)
+        self.OUT = nn.Linear(84, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 32, 32):
-            raise ValueError(
-                f"LeNet5 expects images of shape (N, 1, 32, 32), got {tuple(x.shape)}. "
-                "Pad 28x28 MNIST digits to 32x32 and add a channel axis, e.g. with "
-                "lenet_ref.transforms.lenet_inputs(images)."
-            )
-        x = self.act(self.C1(x))  # (N, 6, 28, 28)
-        x = self.S2(x)  # (N, 6, 14, 14); lecun1998's subsampling squashes itself
-        x = self.act(self.C3(x))  # (N, 16, 10, 10)
-        x = self.S4(x)  # (N, 16, 5, 5)
-        x = self.act(self.C5(torch.flatten(x, 1)))  # (N, 120)
-        x = self.act(self.F6(x))  # (N, 84)
-        if self.variant == "lecun1998":
-            return -self.OUT(x)  # (N, 10): -y, so argmax picks the nearest code
+        """x: (N, 1, 32, 32) -> logits (N, 10)."""
+        check_input_shape(x.shape, "LeNet5")
+        x = self.S2(self.act(self.C1(x)))  # (N, 6, 14, 14)
+        x = self.S4(self.act(self.C3(x)))  # (N, 16, 5, 5)
+        x = self._drop(self.act(self.C5(torch.flatten(x, 1))))  # (N, 120)
+        x = self._drop(self.act(self.F6(x)))  # (N, 84)
         return self.OUT(x)  # (N, 10)
 
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.dropout, self.training) if self.dropout else x
+
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The variant's criterion (scalar): MAP for lecun1998, cross-entropy otherwise."""
-        if self.variant == "lecun1998":
-            return L.map_loss(logits, target, self.map_j)
+        """Softmax cross-entropy (a scalar) of logits (N, 10) against class indices (N,)."""
         return F.cross_entropy(logits, target)
 
+    def options(self) -> dict[str, Any]:
+        """The constructor's keyword arguments (besides the variant) that rebuild this model."""
+        return {"activation": self.activation, "pooling": self.pooling, "dropout": self.dropout}
+
     def extra_repr(self) -> str:
-        return f"variant={self.variant!r}"
+        dropout = f", dropout={self.dropout}" if self.dropout else ""
+        return (
+            f"variant={self.variant!r}, activation={self.activation!r}, "
+            f"pooling={self.pooling!r}{dropout}"
+        )
+
+
+def create_model(variant: str = "classic", **options: Any) -> LeNet5 | LeNet1998:
+    """A fresh network of one of :data:`VARIANTS`: :class:`LeNet1998` for "lecun1998" (options:
+    ``map_j``), else :class:`LeNet5` (options: ``activation``, ``pooling``, ``dropout``)."""
+    if variant == "lecun1998":
+        return LeNet1998(**options)
+    if variant not in DEFAULTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}.")
+    return LeNet5(variant, **options)
 
 
 # --- summary -----------------------------------------------------------------------------------
@@ -181,13 +203,18 @@ def summary(model: nn.Module, input_shape: tuple[int, ...] = (1, 1, 32, 32)) -> 
 # --- exchange with the NumPy model -------------------------------------------------------------
 
 
-def _require_exchangeable(model: LeNet5) -> None:
-    if not isinstance(model, LeNet5):
-        raise TypeError(f"expected a lenet_ref.torch_lenet.LeNet5, got {type(model).__name__}.")
-    if model.variant == "lecun1998":
+def _require_exchangeable(model: nn.Module) -> None:
+    if isinstance(model, LeNet1998):
         raise ValueError(
             "the NumPy model has no 'lecun1998' variant (trainable subsampling, partial C3, RBF "
             "output): NumPy exchange supports 'classic' and 'modern' only."
+        )
+    if not isinstance(model, LeNet5):
+        raise TypeError(f"expected a lenet_ref.torch_lenet.LeNet5, got {type(model).__name__}.")
+    if (model.activation, model.pooling) != DEFAULTS[model.variant]:
+        raise ValueError(
+            f"the NumPy model's {model.variant!r} variant uses {DEFAULTS[model.variant]}, but this "
+            f"model uses activation {model.activation!r} and pooling {model.pooling!r}."
         )
 
 

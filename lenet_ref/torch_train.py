@@ -24,8 +24,8 @@ from torch import nn
 
 from lenet_ref import transforms
 from lenet_ref.device import autocast, pick_device, set_tf32, synchronize
-from lenet_ref.lecun1998 import MAP_J
-from lenet_ref.torch_lenet import VARIANTS, LeNet5
+from lenet_ref.lecun1998 import MAP_J, LeNet1998
+from lenet_ref.torch_lenet import VARIANTS, LeNet5, create_model
 
 SCALINGS = ("lecun", "standard")
 OPTIMIZERS = ("adam", "sgd")
@@ -514,24 +514,27 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(
     path: str | os.PathLike,
-    model: LeNet5,
+    model: LeNet5 | LeNet1998,
     epoch: int,
     metrics: dict[str, Any],
     optimizer: torch.optim.Optimizer | None = None,
 ) -> Path:
-    """Write model weights, variant, epoch, metrics (plain numbers/strings) and torch version.
+    """Write model weights, variant and options, epoch, metrics (plain numbers/strings) and
+    torch version.
 
     The file is written next to ``path`` and renamed into place, so a crash never leaves a
     half-written checkpoint. Returns the path.
     """
-    if not isinstance(model, LeNet5):
-        raise TypeError(f"save_checkpoint expects a LeNet5, got {type(model).__name__}.")
+    if not isinstance(model, LeNet5 | LeNet1998):
+        raise TypeError(
+            f"save_checkpoint expects a LeNet5 or a LeNet1998, got {type(model).__name__}."
+        )
     path = Path(path)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
         "variant": model.variant,
-        "map_j": model.map_j,
+        "options": model.options(),
         "epoch": int(epoch),
         "metrics": dict(metrics),
         "torch_version": str(torch.__version__),
@@ -560,9 +563,27 @@ def _state_dict_problems(model: nn.Module, state: dict[str, torch.Tensor]) -> li
     return problems
 
 
+def _rebuild(path: Path, payload: dict[str, Any]) -> LeNet5 | LeNet1998:
+    """A fresh model of the payload's variant and options (a file written before options
+    were recorded holds the 1998 network's ``map_j`` on its own)."""
+    variant = payload.get("variant")
+    if variant not in VARIANTS:
+        raise CheckpointError(f"{path} records variant {variant!r}, expected one of {VARIANTS}.")
+    options = payload.get("options", {"map_j": payload.get("map_j", MAP_J)})
+    if not isinstance(options, dict):
+        raise CheckpointError(f"{path} records options {options!r}, expected a dict.")
+    kind = LeNet1998 if variant == "lecun1998" else LeNet5
+    try:
+        return create_model(variant, **{k: v for k, v in options.items() if k in kind.OPTIONS})
+    except ValueError as err:
+        raise CheckpointError(
+            f"{path} records options that no {variant!r} model has: {err}"
+        ) from err
+
+
 def load_checkpoint(
     path: str | os.PathLike, device: str | torch.device | None = None
-) -> tuple[LeNet5, dict[str, Any]]:
+) -> tuple[LeNet5 | LeNet1998, dict[str, Any]]:
     """Rebuild the model saved by :func:`save_checkpoint` on ``device``.
 
     Returns (model in eval mode, info) where info holds "variant", "epoch", "metrics",
@@ -593,10 +614,8 @@ def load_checkpoint(
             f"{path} has checkpoint format version {payload.get('format_version')!r}; this code "
             f"reads version {CHECKPOINT_VERSION}."
         )
-    variant = payload.get("variant")
-    if variant not in VARIANTS:
-        raise CheckpointError(f"{path} records variant {variant!r}, expected one of {VARIANTS}.")
-    model = LeNet5(variant, map_j=payload.get("map_j", MAP_J))
+    model = _rebuild(path, payload)
+    variant = model.variant
     state = payload.get("state_dict")
     problems = _state_dict_problems(model, state) if isinstance(state, dict) else ["no state"]
     if problems:

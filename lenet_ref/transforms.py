@@ -16,6 +16,23 @@ MNIST_STD = 0.3081
 LECUN_LOW = -0.1
 LECUN_HIGH = 1.175
 
+#: One LeNet-5 input: a single channel of 32x32 pixels (C, H, W).
+INPUT_SHAPE = (1, 32, 32)
+
+
+def check_input_shape(shape: tuple[int, ...], who: str) -> None:
+    """Raise ``ValueError`` unless ``shape`` is a batch of LeNet-5 inputs (N, 1, 32, 32).
+
+    who: the model or function that received it (the message starts with it).
+    """
+    shape = tuple(shape)
+    if len(shape) != 4 or shape[1:] != INPUT_SHAPE:
+        raise ValueError(
+            f"{who} expects inputs of shape (N, 1, 32, 32), got {shape}. Pad MNIST's 28x28 "
+            "digits to 32x32 and add a channel axis: build them with "
+            "lenet_ref.transforms.lenet_inputs(images_uint8)."
+        )
+
 
 def _check_images(images: np.ndarray, name: str = "images") -> np.ndarray:
     images = np.asarray(images)

@@ -19,6 +19,7 @@ from torch import nn
 from lenet_demos import conv, draw, inside, models, playground, pooling
 from lenet_demos.base import SettingError, mnist_test_digits
 from lenet_ref import numpy_lenet
+from lenet_ref.lecun1998 import LeNet1998
 from lenet_ref.torch_lenet import LeNet5
 from lenet_ref.torch_train import evaluate, save_checkpoint, to_device
 from lenet_ref.transforms import lenet_inputs
@@ -246,7 +247,7 @@ def test_inside_shows_the_models_real_confusions_and_mistakes(trained):
 @pytest.mark.parametrize("kind", ["lecun1998", "student", "numpy"])
 def test_inside_works_with_other_models(kind):
     model = {
-        "lecun1998": lambda: LeNet5("lecun1998"),
+        "lecun1998": LeNet1998,
         "student": student_net,
         "numpy": lambda: numpy_lenet.LeNet5("modern"),
     }[kind]()

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from lenet_ref import lecun1998 as L
-from lenet_ref.torch_lenet import LeNet5, summary
+from lenet_ref.torch_lenet import summary
 
 torch.set_num_threads(1)
 
@@ -22,7 +22,7 @@ def test_squash_maps_plus_minus_one_to_themselves():
 
 
 def test_parameter_counts_per_layer_are_the_papers():
-    rows = summary(LeNet5("lecun1998")).rows
+    rows = summary(L.LeNet1998()).rows
     assert [r.layer for r in rows] == ["C1", "S2", "C3", "S4", "C5", "F6", "OUT"]
     assert [r.params for r in rows] == [156, 12, 1516, 32, 48120, 10164, 0]
     assert sum(r.params for r in rows) == 60_000
@@ -78,7 +78,7 @@ def test_c3_output_depends_only_on_connected_input_maps():
 
 def test_c3_weights_outside_the_table_have_no_gradient_and_never_change():
     torch.manual_seed(2)
-    model = LeNet5("lecun1998")
+    model = L.LeNet1998()
     c3 = model.C3
     outside = ~c3.connection_mask()
     assert sum(p.numel() for p in c3.parameters()) == 1516  # no hidden dense kernel to leak
@@ -184,7 +184,7 @@ def test_map_loss_is_stable_for_large_penalties_and_tends_to_cross_entropy():
 
 def test_model_logits_are_negated_penalties_and_loss_is_map():
     torch.manual_seed(6)
-    model = LeNet5("lecun1998", map_j=0.3).double()
+    model = L.LeNet1998(map_j=0.3).double()
     x = torch.randn(4, 1, 32, 32, dtype=torch.float64)
     logits = model(x)
     # rebuild y from F6's output through the RBF directly
@@ -202,7 +202,7 @@ def test_model_logits_are_negated_penalties_and_loss_is_map():
 
 def test_initialisation_is_uniform_within_2_4_over_fan_in():
     torch.manual_seed(7)
-    model = LeNet5("lecun1998")
+    model = L.LeNet1998()
     checks = {
         "C1.weight": 25, "C1.bias": 25, "C5.weight": 400, "F6.weight": 120, "F6.bias": 120,
         "S2.weight": 4, "S4.bias": 4,

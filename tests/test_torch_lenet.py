@@ -12,6 +12,7 @@ from lenet_ref.torch_lenet import (
     LAYERS,
     VARIANTS,
     LeNet5,
+    create_model,
     from_numpy,
     load_numpy_params,
     numpy_params,
@@ -28,7 +29,7 @@ EXPECTED_OUTPUTS = [
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_forward_shape_and_layer_names(variant):
-    model = LeNet5(variant)
+    model = create_model(variant)
     logits = model(torch.randn(3, 1, 32, 32))
     assert logits.shape == (3, 10) and logits.dtype == torch.float32
     assert [name for name, _ in model.named_children()] == list(LAYERS)
@@ -65,6 +66,22 @@ def test_variants_differ_in_activation_and_pooling():
     x = torch.full((1, 120), -3.0)
     assert LeNet5("modern").act(x).eq(0).all()
     torch.testing.assert_close(LeNet5("classic").act(x), torch.tanh(x))
+
+
+def test_the_constructor_chooses_activation_pooling_and_dropout():
+    model = LeNet5("classic", activation="sigmoid", pooling="max", dropout=0.5)
+    assert [name for name, _ in model.named_children()] == list(LAYERS)
+    assert isinstance(model.S2, nn.MaxPool2d) and isinstance(model.S4, nn.MaxPool2d)
+    x = torch.full((1, 120), -3.0)
+    torch.testing.assert_close(model.act(x), torch.sigmoid(x))
+    assert model.options() == {"activation": "sigmoid", "pooling": "max", "dropout": 0.5}
+    assert LeNet5("modern").options() == {"activation": "relu", "pooling": "max", "dropout": 0.0}
+    with pytest.raises(ValueError, match="activation must be one of.*'swish'"):
+        LeNet5(activation="swish")
+    with pytest.raises(ValueError, match="LeNet1998"):
+        LeNet5("lecun1998")
+    with pytest.raises(ValueError, match="uses activation 'sigmoid'"):
+        numpy_params(model)  # the NumPy model has no such variant
 
 
 def test_bad_input_and_bad_variant_are_clear_errors():
@@ -130,4 +147,4 @@ def test_load_numpy_params_lists_every_mismatch():
 
 def test_lecun1998_has_no_numpy_counterpart():
     with pytest.raises(ValueError, match="classic' and 'modern' only"):
-        numpy_params(LeNet5("lecun1998"))
+        numpy_params(create_model("lecun1998"))

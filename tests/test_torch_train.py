@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lenet_ref import torch_train as T
-from lenet_ref.torch_lenet import VARIANTS, LeNet5
+from lenet_ref.torch_lenet import VARIANTS, LeNet5, create_model
 from lenet_ref.transforms import lenet_inputs
 
 torch.set_num_threads(1)
@@ -95,7 +95,7 @@ def test_a_few_steps_lower_the_loss(variant, mnist_small):
     train_data = T.to_device(x, y, "cpu", scaling)
     test_data = T.to_device(xt, yt, "cpu", scaling)
     torch.manual_seed(0)
-    model = LeNet5(variant)
+    model = create_model(variant)
     before = model.loss(model(train_data.images), train_data.labels).item()
     history = T.train(
         model, train_data, epochs=4, batch_size=64, lr=STEP[variant], device="cpu",
@@ -252,7 +252,7 @@ def test_predict_and_evaluate_agree_with_direct_computation():
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_checkpoint_round_trip_gives_identical_outputs(variant, tmp_path):
     torch.manual_seed(3)
-    model = LeNet5(variant)
+    model = create_model(variant)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.randn(6, 1, 32, 32)
     model.loss(model(x), torch.arange(6)).backward()
@@ -271,6 +271,15 @@ def test_checkpoint_round_trip_gives_identical_outputs(variant, tmp_path):
     restored.load_state_dict(info["optimizer"])
     assert restored.state_dict()["state"][0]["step"] == 1
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_checkpoint_keeps_the_models_options(tmp_path):
+    model = LeNet5("classic", activation="scaled tanh", pooling="max", dropout=0.25)
+    loaded, _ = T.load_checkpoint(T.save_checkpoint(tmp_path / "m.pt", model, 1, {}), "cpu")
+    assert isinstance(loaded, LeNet5) and loaded.options() == model.options()
+    published = create_model("lecun1998", map_j=0.5)
+    loaded, _ = T.load_checkpoint(T.save_checkpoint(tmp_path / "p.pt", published, 1, {}), "cpu")
+    assert loaded.variant == "lecun1998" and loaded.map_j == 0.5
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
@@ -298,7 +307,7 @@ def test_non_checkpoint_torch_file_is_a_clear_error(tmp_path):
 
 
 def test_state_dict_of_another_variant_is_a_clear_error(tmp_path):
-    path = T.save_checkpoint(tmp_path / "m.pt", LeNet5("lecun1998"), 1, {})
+    path = T.save_checkpoint(tmp_path / "m.pt", create_model("lecun1998"), 1, {})
     payload = torch.load(path, weights_only=True)
     payload["variant"] = "classic"
     torch.save(payload, path)

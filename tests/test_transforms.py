@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from lenet_ref.transforms import lenet_inputs, pad_to_32, scale_lecun, standardize
+from lenet_ref.transforms import (
+    check_input_shape,
+    lenet_inputs,
+    pad_to_32,
+    scale_lecun,
+    standardize,
+)
 
 rng = np.random.default_rng(0)
 
@@ -70,3 +76,10 @@ def test_lenet_inputs_shape_dtype_and_scalings():
     assert lenet_inputs(x[0]).shape == (1, 1, 32, 32)
     with pytest.raises(ValueError, match="scaling"):
         lenet_inputs(x, "minmax")
+
+
+def test_check_input_shape_names_the_caller_and_the_fix():
+    check_input_shape((5, 1, 32, 32), "LeNet5")
+    for shape in [(5, 28, 28), (5, 1, 28, 28), (1, 32, 32), (5, 3, 32, 32)]:
+        with pytest.raises(ValueError, match=r"^LeNet5 expects .*\(N, 1, 32, 32\).*lenet_inputs"):
+            check_input_shape(shape, "LeNet5")
