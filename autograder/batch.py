@@ -16,6 +16,7 @@ nbgrader's gradebook updates the one row per student, assignment and cell.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -34,6 +35,7 @@ from autograder.course import config, config_at, gradebook_url, sqlite_path
 from autograder.gradebook_sync import apply, prepare, snapshot, template
 from autograder.nbgrader_cli import REPO, nbgrader, nbgrader_env
 from autograder.worker import Job, Outcome, grade, read_tree, warm_up
+from lenet_kit.yours import CARRY_CALL
 
 
 class UnknownAssignment(ValueError):
@@ -176,6 +178,32 @@ def is_done(course: Course, sub: Submission, digest: str, graded: set[tuple[str,
         return False
     folder = course.folder("autograded") / sub.student / sub.assignment
     return rec.get("status") == "failed" or any(folder.glob("*.ipynb"))
+
+
+def carries_forward(course: Course, assignment: str) -> bool:
+    """Whether ``assignment``'s notebook brings earlier answers in (lenet_kit.yours)."""
+    folder = course.folder("source") / assignment
+    return any(CARRY_CALL in p.read_text() for p in folder.glob("*.ipynb"))
+
+
+def earlier_work(sub: Submission, everyone: list[Submission]) -> dict[str, dict[str, bytes]]:
+    """The notebooks of ``sub``'s student's submissions of earlier assignments (by name)."""
+    return {
+        other.assignment: {p.name: p.read_bytes() for p in sorted(other.folder.glob("*.ipynb"))}
+        for other in everyone
+        if other.student == sub.student and other.assignment < sub.assignment
+    }
+
+
+def _digest_with(own: str, earlier: dict[str, dict[str, bytes]]) -> str:
+    """``own`` digest, extended by the earlier notebooks a carrying-forward grade depends on."""
+    if not earlier:
+        return own
+    h = hashlib.sha256(own.encode())
+    for assignment, notebooks in sorted(earlier.items()):
+        for name, data in sorted(notebooks.items()):
+            h.update(f"\0{assignment}/{name}\0".encode() + data)
+    return h.hexdigest()
 
 
 def _source_files(course: Course, assignment: str) -> dict[str, bytes]:
@@ -392,9 +420,10 @@ def run(course: Course, options: Options) -> Summary:
     expected: dict[str, dict[str, set[str]]] = {}
     lms_facts: dict[tuple[str, str], dict[str, Any]] = {}
     jobs = []
-    digests = {}
+    carrying = {a: carries_forward(course, a) for a in {s.assignment for s in subs}}
     for sub in subs:
-        digest = digests[sub] = sub.digest()
+        earlier = earlier_work(sub, everyone) if carrying[sub.assignment] else {}
+        digest = _digest_with(sub.digest(), earlier)
         if not options.force and is_done(course, sub, digest, graded):
             summary.skipped.append((sub.student, sub.assignment))
             continue
@@ -416,6 +445,7 @@ def run(course: Course, options: Options) -> Summary:
             db_url=None if course.merges else course.db_url,
             config=overrides,
             time_limit=options.time_limit,
+            earlier=earlier,
         )
         jobs.append((job, digest))
     if not options.scheduler:  # no idle worker processes to start

@@ -21,7 +21,10 @@ student code reaches; their outputs, and so their scores, come from its reports)
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 from nbformat import NotebookNode
@@ -32,6 +35,7 @@ from autograder.flags import PROCESS_START, Flag, write_flags
 from autograder.notebooks import grade_id
 from lenet_kit import policy
 from lenet_kit.split_execute import SplitExecute, error_output
+from lenet_kit.yours import CARRY_CALL, EARLIER_ENV, notebook_in
 
 LIMIT_ERRORS = re.compile(
     r"MemoryError|File too large|No space left|Resource temporarily unavailable|Too many open"
@@ -45,6 +49,13 @@ BLOCKED_IMPORT = re.compile(r"No module named '([\w.]+)' here: while")
 
 def _gid(cell: NotebookNode, index: int) -> str:
     return grade_id(cell) or f"cell {index}"
+
+
+def _copy_notebooks(notebooks: dict[str, Path], folder: Path) -> None:
+    """``folder/<assignment>.ipynb`` for each of ``notebooks``."""
+    folder.mkdir(exist_ok=True)
+    for assignment, path in notebooks.items():
+        shutil.copyfile(path, folder / f"{assignment}.ipynb")
 
 
 class SafeExecute(SplitExecute):
@@ -81,6 +92,13 @@ class SafeExecute(SplitExecute):
         name = self.assignment or resources.get("nbgrader", {}).get("assignment")
         self._blocked = policy.blocked_modules(name or folder.name)
         self._run_dir = sandbox.RunDir(folder) if self._isolated else None
+        earlier = self._earlier_work(nb, resources)
+        previous = os.environ.get(EARLIER_ENV)
+        if earlier and self._run_dir is not None:  # bound read-only into the sandbox
+            _copy_notebooks(earlier, self._run_dir.earlier)
+        elif earlier:  # no sandbox: the kernel inherits the variable
+            os.environ[EARLIER_ENV] = tempfile.mkdtemp(prefix="lenet-earlier-")
+            _copy_notebooks(earlier, Path(os.environ[EARLIER_ENV]))
         self.kernel_manager_class = (
             sandbox.SandboxedKernelManager if self._isolated else sandbox.AsyncKernelManager
         )
@@ -89,6 +107,12 @@ class SafeExecute(SplitExecute):
         finally:
             if self._run_dir is not None:
                 self._run_dir.cleanup()
+            if earlier and self._run_dir is None:
+                shutil.rmtree(os.environ[EARLIER_ENV], ignore_errors=True)
+                if previous is None:
+                    os.environ.pop(EARLIER_ENV, None)
+                else:
+                    os.environ[EARLIER_ENV] = previous
         flags += [Flag(kind, reason, cell) for kind, reason, cell in self.events]
         flags += self._limit_flags + self._check_limits(nb) + self._blocked_imports(nb)
         flags += [f for f in tamper.accuracy_claims(nb) if f not in flags]
@@ -96,6 +120,24 @@ class SafeExecute(SplitExecute):
         timings = {k: round(v, 3) for k, v in self.timings.items()}
         (folder / TIMINGS_FILE).write_text(json.dumps(timings, indent=1) + "\n")
         return nb, resources
+
+    def _earlier_work(self, nb: NotebookNode, resources: dict) -> dict[str, Path]:
+        """The student's submitted notebooks of earlier assignments (by name): {assignment:
+        notebook}; none unless this notebook carries earlier work forward."""
+        from nbgrader.coursedir import CourseDirectory
+
+        info = resources.get("nbgrader", {})
+        student, current = info.get("student"), info.get("assignment")
+        if not student or not any(CARRY_CALL in c.source for c in nb.cells):
+            return {}
+        coursedir = CourseDirectory(config=self.config)
+        mine = Path(coursedir.format_path(coursedir.submitted_directory, student, "."))
+        found = {}
+        for folder in sorted(p for p in mine.iterdir() if p.is_dir()) if mine.is_dir() else []:
+            notebook = notebook_in(folder, folder.name)
+            if current and folder.name < current and notebook is not None:
+                found[folder.name] = notebook
+        return found
 
     # -- kernel --------------------------------------------------------------------------------
     def create_kernel_manager(self):

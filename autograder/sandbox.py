@@ -46,6 +46,8 @@ OPT_OUT_ENV = "LENET_GRADE_WITHOUT_SANDBOX"
 HOME = "/home/student"
 INPUTS = "/sandbox/in"
 MNIST = "/sandbox/mnist"
+#: The student's earlier submissions (for lenet_kit.yours.carry_forward), read-only.
+EARLIER = "/sandbox/earlier"
 #: Packages that must never be importable by students' code while grading.
 HIDDEN_PACKAGES = ("lenet_ref", "autograder")
 #: Files the grader writes beside a graded notebook: never copied from a submission.
@@ -179,6 +181,9 @@ def bwrap_args(
         args += _ro_bind(mnist, MNIST)
     args += ["--perms", "0777", "--size", str(limits.home_size), "--tmpfs", HOME]
     args += _ro_bind(inputs, INPUTS)
+    earlier = inputs.parent / "earlier"
+    if earlier.is_dir():
+        args += _ro_bind(earlier, EARLIER)
     args += ["--perms", "0755", "--dir", str(run_dir)]
     args += ["--bind", str(run_dir / "ipc"), str(run_dir / "ipc")]
     args += ["--chdir", HOME, "--clearenv"]
@@ -198,6 +203,8 @@ def bwrap_args(
     }
     if mnist is not None:
         env["LENET_DATA_DIR"] = MNIST
+    if earlier.is_dir():
+        env["LENET_EARLIER_WORK"] = EARLIER
     for key, value in env.items():
         args += ["--setenv", key, value]
     return args
@@ -282,6 +289,8 @@ class RunDir:
         (self.path / "ipc").mkdir()
         self.inputs = self.path / "in"
         self.inputs.mkdir()
+        #: The student's earlier notebooks, ``<assignment>.ipynb`` (filled by the grader).
+        self.earlier = self.path / "earlier"
         if source is not None:
             copy_inputs(Path(source), self.inputs)
         self.ids = sandbox_ids()

@@ -43,6 +43,8 @@ class Job:
     ``db_url``: a gradebook server the worker writes directly; None grades against a scratch
     SQLite copy of the template. ``config``: nbgrader config overrides, e.g.
     ``{"Execute": {"timeout": 5}}``. ``time_limit``: seconds for the whole submission.
+    ``earlier``: the student's submitted notebooks of other assignments ({assignment: {name:
+    content}}), for notebooks that carry earlier answers forward (lenet_kit.yours).
     """
 
     student: str
@@ -52,6 +54,7 @@ class Job:
     db_url: str | None = None
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
     time_limit: float | None = None
+    earlier: dict[str, dict[str, bytes]] = field(default_factory=dict)
 
 
 @dataclass
@@ -216,6 +219,8 @@ def grade(job: Job, template: bytes | None = None) -> Outcome:
         cfg = config_at(root, "sqlite://")
         submitted = root / cfg.CourseDirectory.submitted_directory / job.student / job.assignment
         _write_tree(submitted, job.files)
+        for other, notebooks in job.earlier.items():
+            _write_tree(submitted.parent / other, notebooks)
         _write_tree(root / cfg.CourseDirectory.source_directory / job.assignment, job.source_files)
         if job.db_url is None:
             if template is None:

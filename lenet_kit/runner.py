@@ -268,6 +268,9 @@ def serve(stdin=None, stdout=None) -> None:
 
 
 def main() -> None:
+    from lenet_kit.yours import TRUSTED_ENV
+
+    os.environ[TRUSTED_ENV] = "1"  # lenet_kit.yours refuses to run students' code here
     # Protocol on a private copy of stdout; anything else that writes to fd 1 (a library's C
     # code) lands in stderr instead of corrupting the protocol.
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
