@@ -110,12 +110,22 @@ def expect_close(
 
 
 def expect_equal(name: str, value: Any, expected: Any, hint: str = "") -> None:
-    """``value`` must equal ``expected`` exactly (numbers, tuples, strings or arrays)."""
+    """``value`` must equal ``expected`` exactly (numbers, tuples, strings or arrays); for arrays
+    the message names the first index that differs."""
     value, expected = fetched(value), fetched(expected)
     if isinstance(expected, np.ndarray) or isinstance(value, np.ndarray):
-        expect_array(name, value)
-        if value.shape != np.shape(expected) or not np.array_equal(value, expected):
-            _fail(f"{name} is not what was expected.", expected, value, hint)
+        value, expected = expect_array(name, value), np.asarray(expected)
+        if value.shape != expected.shape:
+            _fail(f"{name} has the wrong shape.", expected.shape, value.shape, hint)
+        wrong = np.argwhere(value != expected)
+        if len(wrong):
+            first = tuple(int(i) for i in wrong[0])
+            _fail(
+                f"{name} differs first at index {first} ({len(wrong)} of {value.size} differ).",
+                expected[first],
+                value[first],
+                hint,
+            )
     elif value != expected:
         _fail(f"{name} is not what was expected.", expected, _describe(value), hint)
 
@@ -154,12 +164,57 @@ def expect_gradient(
     )
     err = rel_error(analytic, reference)
     if not err < tolerance:
+        analytic = np.asarray(fetched(analytic), dtype=np.float64)
         _fail(
-            f"{name} disagrees with {against}.",
+            f"{name} disagrees with {against}{_worst_entry(analytic, reference)}.",
             f"relative error below {tolerance:.0e}",
             f"relative error {err:.1e}",
-            hint,
+            " ".join(filter(None, [_constant_factor(analytic, reference), hint])),
         )
+
+
+def _worst_entry(analytic: np.ndarray, reference: np.ndarray) -> str:
+    """' (worst at index (i, j): expected r, got a)' for the entry that is furthest off."""
+    if analytic.size == 0:
+        return ""
+    gap = np.abs(analytic - reference)
+    worst = np.unravel_index(int(np.argmax(gap)), gap.shape) if gap.ndim else ()
+    index = tuple(int(i) for i in worst)
+    return f" (worst at index {index}: expected {reference[worst]:.6g}, got {analytic[worst]:.6g})"
+
+
+#: Constant factors a gradient is commonly off by, and what each usually means.
+_FACTORS = {
+    -1.0: "the sign is flipped (a minus sign missing or extra)",
+    2.0: "counted twice",
+    0.5: "half of it is missing",
+}
+
+
+def _constant_factor(analytic: np.ndarray, reference: np.ndarray) -> str:
+    """A sentence when ``analytic`` is ``reference`` times one constant (1/N, -1, 2...), or ''."""
+    reference = np.asarray(reference, dtype=np.float64)
+    scale = float(np.vdot(reference, reference))
+    if scale == 0 or not np.all(np.isfinite(analytic)):
+        return ""
+    factor = float(np.vdot(reference, analytic)) / scale
+    if factor == 0 or rel_error(analytic, factor * reference) > 1e-6:
+        return ""
+    for known, meaning in _FACTORS.items():
+        if abs(factor - known) < 1e-6 * abs(known):
+            return f"Every entry is {known:g} times the right one: {meaning}."
+    inverse = 1 / factor
+    if abs(inverse - round(inverse)) < 1e-6 * abs(inverse) and abs(round(inverse)) > 1:
+        return (
+            f"Every entry is 1/{round(inverse)} of the right one: a division by the batch size "
+            "or by a count that does not belong there."
+        )
+    if abs(factor - round(factor)) < 1e-6 * abs(factor):
+        return (
+            f"Every entry is {round(factor)} times the right one: a missing division by the "
+            "batch size, or a sum counted more than once."
+        )
+    return f"Every entry is {factor:.4g} times the right one: right direction, wrong scale."
 
 
 def _libraries_used(fn: Any, seen: set[int] | None = None, depth: int = 0) -> dict[str, str]:

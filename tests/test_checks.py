@@ -74,7 +74,10 @@ def test_expect_equal_and_unchanged():
     expect_equal("keys", ["a", "b"], ["a", "b"])
     message = failure(expect_equal, "n", 61_705, 61_706)
     assert "expected: 61706" in message and "returned: int 61705" in message
-    assert "not what was expected" in failure(expect_equal, "a", np.array([1, 2]), np.array([1, 3]))
+    message = failure(expect_equal, "a", np.array([[1, 2], [3, 4]]), np.array([[1, 2], [5, 4]]))
+    assert "differs first at index (1, 0) (1 of 4 differ)" in message
+    assert "expected: 5" in message and "returned: 3" in message
+    assert "wrong shape" in failure(expect_equal, "a", np.zeros(3), np.zeros(4))
     before = np.arange(3.0)
     expect_unchanged("f", before, before.copy())
     assert "in place" in failure(expect_unchanged, "f", before, before + 1)
@@ -87,12 +90,31 @@ def test_expect_gradient_passes_a_right_gradient_and_fails_a_slightly_wrong_one(
     numeric = numerical_gradient(lambda v: v @ w, x, dout)
     expect_gradient("dx", dout @ w.T, numeric)
     message = failure(expect_gradient, "dx", 1.01 * dout @ w.T, numeric, hint="dx = dout @ w.T")
-    assert message.startswith("dx disagrees with finite differences.")
+    assert message.startswith("dx disagrees with finite differences (worst at index (")
     assert "expected: relative error below 1e-07" in message
+    assert "1.01 times the right one" in message
     returned = float(message.split("returned: relative error ")[1].split()[0])
     assert 1e-3 < returned < 1e-2  # a 1% error, as lenet_kit.gradcheck documents
     assert "wrong shape" in failure(expect_gradient, "dx", (dout @ w.T).T, numeric)
     message = failure(
         expect_gradient, "dw", w + 1e-6, w, tolerance=1e-8, against="autograd", hint="layout"
     )
-    assert message.startswith("dw disagrees with autograd.") and "below 1e-08" in message
+    assert (
+        message.startswith("dw disagrees with autograd (worst at index")
+        and "below 1e-08" in message
+    )
+
+
+def test_expect_gradient_names_the_worst_entry_and_constant_factor_errors():
+    rng = np.random.default_rng(1)
+    right = rng.standard_normal((8, 3))
+    off = right.copy()
+    off[5, 2] += 1.0
+    message = failure(expect_gradient, "dw", off, right)
+    assert f"worst at index (5, 2): expected {right[5, 2]:.6g}, got {off[5, 2]:.6g}" in message
+    assert "times the right one" not in message  # one wrong entry is not a scale error
+    assert "1/8 of the right one" in failure(expect_gradient, "dw", right / 8, right)
+    assert "-1 times the right one: the sign" in failure(expect_gradient, "dw", -right, right)
+    assert "32 times the right one: a missing division" in failure(
+        expect_gradient, "dw", 32 * right, right
+    )
