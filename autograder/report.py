@@ -26,6 +26,7 @@ from typing import Any
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
+from autograder.flags import Flag, read_flags
 from autograder.notebooks import grade_id, is_test
 from autograder.results import result
 
@@ -54,23 +55,9 @@ class Entry:
     reason: str | None = None
     failed_cells: list[CellFailure] = field(default_factory=list)
     other_errors: dict[str, str] = field(default_factory=dict)
-    flags: list[dict[str, Any]] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     lms: dict[str, Any] = field(default_factory=dict)  # late, renamed, replaced (older tries)
-
-
-def read_flags(folder: Path) -> list[dict[str, Any]]:
-    """The tamper checks' flags for one autograded folder ([] when there are none)."""
-    path = folder / "flags.json"
-    if not path.exists():
-        return []
-    try:
-        flags = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        return [{"kind": "unreadable-flags", "reason": f"{path.name}: {err}", "cell": None}]
-    if not isinstance(flags, list):
-        return [{"kind": "unreadable-flags", "reason": "flags.json is not a list", "cell": None}]
-    return [f if isinstance(f, dict) else {"kind": "flag", "reason": str(f)} for f in flags]
 
 
 def _first_line(text: str, limit: int = 200) -> str:
@@ -193,8 +180,8 @@ def markdown(
         for cell, why in e.other_errors.items():
             lines.append(f"- error in `{cell}` (not a test): {why}")
         for flag in e.flags:
-            cell = f" (cell `{flag.get('cell')}`)" if flag.get("cell") else ""
-            lines.append(f"- **flag {flag.get('kind')}**{cell}: {flag.get('reason')}")
+            cell = f" (cell `{flag.cell}`)" if flag.cell else ""
+            lines.append(f"- **flag {flag.kind}**{cell}: {flag.reason}")
         lines += [f"- note: {w}" for w in e.warnings]
         if e.lms.get("late"):
             lines.append("- **late**: the LMS marked this submission LATE")
