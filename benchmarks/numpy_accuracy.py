@@ -33,6 +33,7 @@ import numpy as np
 from lenet_kit.data import load_mnist
 from lenet_ref.numpy_lenet import LeNet5
 from lenet_ref.numpy_train import RECIPES, evaluate, train
+from lenet_ref.training import TrainEvent
 from lenet_ref.transforms import lenet_inputs
 
 TARGET = 0.985
@@ -93,7 +94,7 @@ def run_recipe(args: argparse.Namespace) -> None:
     for seed in range(args.seeds or 1):
         model = LeNet5(variant, seed=seed, dtype=np.float32)
         wall, cpu = time.perf_counter(), time.process_time()
-        train(model, x_train, y_train, **recipe, seed=seed, progress=args.progress)
+        train(model, (x_train, y_train), **recipe, seed=seed, progress=args.progress)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         accs.append(evaluate(model, x_eval, y_eval))
         print(f"{seed:>4} {100 * accs[-1]:>8.2f}% {wall:>8.1f} {cpu:>11.1f}", flush=True)
@@ -131,21 +132,23 @@ def main(args: argparse.Namespace) -> None:
     model = LeNet5(args.variant, seed=args.seed, dtype=np.float32)
     test_accs: list[float] = []
 
-    def report(epoch: int, history: dict) -> None:
+    def report(event: TrainEvent) -> None:
+        if event.kind != "epoch":
+            return
         start = time.perf_counter()
         acc = evaluate(model, x_test, y_test)
         test_accs.append(acc)
+        record = event.record
         print(
-            f"epoch {epoch}: train loss {history['train_loss'][-1]:.4f}, "
-            f"train acc {history['train_acc'][-1]:.2%}, test acc {acc:.2%}, "
-            f"{history['seconds'][-1]:.1f} s training + {time.perf_counter() - start:.1f} s test",
+            f"epoch {record.epoch}: train loss {record.train_loss:.4f}, "
+            f"train acc {record.train_acc:.2%}, test acc {acc:.2%}, "
+            f"{record.seconds:.1f} s training + {time.perf_counter() - start:.1f} s test",
             flush=True,
         )
 
     history = train(
         model,
-        x_train,
-        y_train,
+        (x_train, y_train),
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -159,7 +162,7 @@ def main(args: argparse.Namespace) -> None:
     first = next((i + 1 for i, a in enumerate(test_accs) if a >= TARGET), None)
     print(
         f"final test accuracy {test_accs[-1]:.2%} (best {best:.2%}); "
-        f"{sum(history['seconds']):.1f} s of training in total. Target >= {TARGET:.1%} within "
+        f"{sum(history.seconds):.1f} s of training in total. Target >= {TARGET:.1%} within "
         f"3 epochs: {'MET at epoch ' + str(first) if first and first <= 3 else 'NOT MET'}"
     )
 

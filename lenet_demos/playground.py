@@ -2,8 +2,9 @@
 
 Training runs in a background thread (:func:`lenet_ref.torch_train.train` with a callback and a
 stop event), so the kernel stays responsive; the thread updates the widgets itself, a few times a
-second. Nothing trains until the Train button is pressed, so executing the notebook headless
-never trains.
+second. The curves watch validation digits (the last 2,000 training digits, never trained on);
+the test digits are measured once, when a run ends. Nothing trains until the Train button is
+pressed, so executing the notebook headless never trains.
 """
 
 from __future__ import annotations
@@ -25,10 +26,19 @@ from lenet_demos.base import COLUMN, WIDE, Demo, SettingError, png_image
 from lenet_demos.models import ACTIVATIONS, POOLINGS, DemoModel, build_model, trainable
 from lenet_kit.data import load_mnist
 from lenet_ref.device import pick_device
-from lenet_ref.torch_train import DeviceDataset, TrainEvent, to_device, train
+from lenet_ref.torch_train import DeviceDataset, evaluate, to_device, train
+from lenet_ref.training import TrainEvent
 
 YOUR_MODEL = "your model"
-TRAIN_SIZES = {"2,000 digits": 2_000, "6,000 digits": 6_000, "20,000": 20_000, "all 60,000": 60_000}
+#: Validation digits: the last of the 60,000 training digits, held out of every training set.
+VALIDATION_SIZE = 2_000
+#: Training set sizes: the first digits of the training set ("all" stops before the held-out).
+TRAIN_SIZES = {
+    "2,000 digits": 2_000,
+    "6,000 digits": 6_000,
+    "20,000": 20_000,
+    f"all {60_000 - VALIDATION_SIZE:,} (+ {VALIDATION_SIZE:,} held out)": 60_000,
+}
 TEST_SIZE = 2_000
 #: Seconds between widget updates from the training thread.
 UPDATE_EVERY = 0.25
@@ -37,14 +47,16 @@ DRAW_EVERY = 1.0
 
 @dataclass
 class Run:
-    """One training run: its settings, every batch's loss and per-epoch accuracies."""
+    """One training run: its settings, every batch's loss, per-epoch accuracies (training and
+    validation) and the test accuracy measured once at the end."""
 
     label: str
     epochs: int = 1
     batches_per_epoch: int = 1
     losses: list[float] = field(default_factory=list)
-    test_acc: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
+    test_acc: float | None = None
     seconds: float = 0.0
     state: str = "running"  # running, finished, stopped, diverged, failed
 
@@ -173,7 +185,7 @@ class TrainingPlayground(Demo):
             "lr": float(lr),
             "batch_size": self.batch_size.value,
             "epochs": self.epochs.value,
-            "n_train": self.train_size.value,
+            "n_train": min(self.train_size.value, 60_000 - VALIDATION_SIZE),
         }
 
     def _label(self, s: dict[str, Any]) -> str:
@@ -243,22 +255,22 @@ class TrainingPlayground(Demo):
 
     # --- the training thread -------------------------------------------------------------------
 
-    def _dataset(self, n: int) -> tuple[DeviceDataset, DeviceDataset]:
-        if n not in self._data:
-            images, labels = load_mnist("train")
-            self._data[n] = to_device(images[:n], labels[:n], self.device, scaling="lecun")
-        if "test" not in self._data:
-            images, labels = load_mnist("test")
-            self._data["test"] = to_device(
-                images[:TEST_SIZE], labels[:TEST_SIZE], self.device, scaling="lecun"
+    def _dataset(self, key: int | str) -> DeviceDataset:
+        """The first ``key`` training digits, or "validation" or "test", on the device (once)."""
+        if key not in self._data:
+            split = "test" if key == "test" else "train"
+            images, labels = load_mnist(split)
+            part = {"test": slice(TEST_SIZE), "validation": slice(-VALIDATION_SIZE, None)}.get(
+                key, slice(key)
             )
-        return self._data[n], self._data["test"]
+            self._data[key] = to_device(images[part], labels[part], self.device, scaling="lecun")
+        return self._data[key]
 
     def _work(self, s: dict[str, Any]) -> None:
         run = self.current
         start = time.perf_counter()
         try:
-            train_data, test_data = self._dataset(s["n_train"])
+            train_data, val_data = self._dataset(s["n_train"]), self._dataset("validation")
             torch.manual_seed(0)
             model = self.make_model(s)
             run.batches_per_epoch = math.ceil(s["n_train"] / s["batch_size"])
@@ -266,8 +278,10 @@ class TrainingPlayground(Demo):
             train(
                 model, train_data, epochs=s["epochs"], batch_size=s["batch_size"],
                 optimizer=s["optimizer"], lr=s["lr"], schedule="constant", device=self.device,
-                test_data=test_data, progress=False, callback=self._on_event, stop=self._stop,
+                val_data=val_data, progress=False, callback=self._on_event, stop=self._stop,
             )  # fmt: skip
+            if run.state != "diverged":
+                run.test_acc = evaluate(model, self._dataset("test"))
             model.eval()
             self.trained_model = DemoModel(model, scaling="lecun", name=run.label)
             if run.state == "running":
@@ -287,15 +301,15 @@ class TrainingPlayground(Demo):
                 run.state = "diverged"
                 self._stop.set()
         else:
-            run.test_acc.append(event.record.test_acc)
+            run.val_acc.append(event.record.val_acc)
             run.train_acc.append(event.record.train_acc)
         now = time.perf_counter()
         if event.kind == "epoch" or now - self._last_update > UPDATE_EVERY:
             self._last_update = now
-            self.progress.value = event.epoch * event.batches_per_epoch + event.batch + 1
-            acc = f", test accuracy {run.test_acc[-1]:.1%}" if run.test_acc else ""
+            self.progress.value = event.step
+            acc = f", validation accuracy {run.val_acc[-1]:.1%}" if run.val_acc else ""
             self.status.value = (
-                f"epoch {event.epoch + 1}, batch {event.batch + 1}/{event.batches_per_epoch}: "
+                f"epoch {event.epoch}, batch {event.batch + 1}/{event.batches_per_epoch}: "
                 f"loss {event.loss:.3f}{acc}"
             )
         if event.kind == "epoch" or now - self._last_draw > DRAW_EVERY:
@@ -303,7 +317,11 @@ class TrainingPlayground(Demo):
             self._draw()
 
     def _finish(self, run: Run) -> None:
-        acc = f"test accuracy {run.test_acc[-1]:.1%}" if run.test_acc else "no complete epoch"
+        acc = "no complete epoch"
+        if run.val_acc:
+            acc = f"validation accuracy {run.val_acc[-1]:.1%}"
+        if run.test_acc is not None:
+            acc += f", test accuracy {run.test_acc:.1%} ({TEST_SIZE:,} test digits)"
         text = {
             "finished": f"Finished in {run.seconds:.1f} s: {acc}.",
             "stopped": f"Stopped after {len(run.losses)} batch(es) ({run.seconds:.1f} s): {acc}.",
@@ -327,16 +345,21 @@ class TrainingPlayground(Demo):
         self.curves.value = _curves(runs, self.current)
         rows = "".join(
             f"<tr><td>{'kept' if r in self.kept else 'this run'}</td><td>{r.label}</td>"
-            f"<td>{r.test_acc[-1]:.1%}</td><td>{r.seconds:.1f} s</td></tr>"
+            f"<td>{r.val_acc[-1]:.1%}</td><td>{_percent(r.test_acc)}</td>"
+            f"<td>{r.seconds:.1f} s</td></tr>"
             for r in runs
-            if r.test_acc
+            if r.val_acc
         )
         self.table.value = (
-            '<table style="font-size:15px"><tr><th></th><th>run</th><th>test acc.</th>'
-            f"<th>time</th></tr>{rows}</table>"
+            '<table style="font-size:15px"><tr><th></th><th>run</th><th>validation acc.</th>'
+            f"<th>test acc.</th><th>time</th></tr>{rows}</table>"
             if rows
             else ""
         )
+
+
+def _percent(value: float | None) -> str:
+    return f"{value:.1%}" if value is not None else "-"
 
 
 def _smooth(values: list[float], width: int) -> np.ndarray:
@@ -362,10 +385,10 @@ def _curves(runs: list[Run], current: Run | None) -> bytes:
                 width = max(1, run.batches_per_epoch // 10)
                 ax_loss.plot(x, _smooth(run.losses, width), style, color=colour[0], lw=2,
                              label=run.label if len(runs) > 1 else None)  # fmt: skip
-            if run.test_acc:
-                epochs = np.arange(1, len(run.test_acc) + 1)
-                ax_acc.plot(epochs, np.array(run.test_acc) * 100, style + "o", color=colour[1],
-                            lw=2, ms=7, label="test" if this else None)  # fmt: skip
+            if run.val_acc:
+                epochs = np.arange(1, len(run.val_acc) + 1)
+                ax_acc.plot(epochs, np.array(run.val_acc) * 100, style + "o", color=colour[1],
+                            lw=2, ms=7, label="validation" if this else None)  # fmt: skip
                 ax_acc.plot(epochs, np.array(run.train_acc) * 100, ":", color=colour[1], lw=1.5,
                             label="training" if this else None)  # fmt: skip
         longest = max((r.epochs for r in runs), default=1)

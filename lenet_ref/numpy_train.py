@@ -1,20 +1,24 @@
-"""Training the NumPy LeNet-5: SGD with momentum, a cosine learning-rate schedule, the training
-loop with early stopping, and evaluation.
+"""Training the NumPy LeNet-5: SGD with momentum, a cosine learning-rate schedule, evaluation,
+and :func:`train`, which has the signature and the :class:`~lenet_ref.training.History` of
+:func:`lenet_ref.torch_train.train`.
 
 Inputs are already LeNet-5 inputs, float ``(N, 1, 32, 32)`` (see
-:func:`lenet_ref.transforms.lenet_inputs`), labels are integers ``(N,)``.
+:func:`lenet_ref.transforms.lenet_inputs`), labels are integers ``(N,)``; a data set is the pair
+``(x, y)``.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from lenet_ref.numpy_lenet import LeNet5
+from lenet_ref.training import Callback, History, Steps, check_arguments, fit
+from lenet_ref.transforms import check_input_shape
 
 #: Training runs for benchmarks/numpy_accuracy.py --recipe: keyword arguments of :func:`train`
 #: plus the model's ``variant`` and ``train_size`` (how many of the first training digits are
@@ -77,16 +81,31 @@ def cosine_lr(step: int, total_steps: int, base_lr: float, min_lr: float = 0.0) 
     return min_lr + 0.5 * (base_lr - min_lr) * (1 + math.cos(math.pi * progress))
 
 
+OPTIMIZERS = ("sgd",)
+SCHEDULES = ("cosine", "constant")
+DEFAULT_LR = {"sgd": 0.05}
+
+Data = tuple[np.ndarray, np.ndarray]
+
+
 def _check_data(name: str, x: np.ndarray, y: np.ndarray) -> None:
-    if np.ndim(x) != 4 or np.shape(x)[1:] != (1, 32, 32):
-        raise ValueError(
-            f"{name}: x must be LeNet-5 inputs of shape (N, 1, 32, 32), got {np.shape(x)}. "
-            "Build them with lenet_ref.transforms.lenet_inputs(images_uint8)."
-        )
+    check_input_shape(np.shape(x), name)
     if np.shape(y) != (len(x),):
         raise ValueError(
             f"{name}: y must hold one label per image, shape ({len(x)},); got {np.shape(y)}."
         )
+
+
+def _pair(name: str, data: Any) -> Data:
+    """``data`` as checked arrays (x, y)."""
+    if not isinstance(data, tuple | list) or len(data) != 2:
+        raise TypeError(
+            f"{name} must be a pair (x, y): LeNet-5 inputs (N, 1, 32, 32) and labels (N,); got "
+            f"{type(data).__name__}."
+        )
+    x, y = data
+    _check_data(name, x, y)
+    return x, np.asarray(y)
 
 
 def evaluate(model: LeNet5, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
@@ -101,133 +120,100 @@ def evaluate(model: LeNet5, x: np.ndarray, y: np.ndarray, batch_size: int = 1000
     return correct / len(y)
 
 
-def _progress_bar(total: int, desc: str, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
+class _NumpySteps(Steps):
+    """Minibatch SGD on the NumPy model: batches in a fresh order each epoch (``rng``), the
+    learning rate of global step t from ``lr_at(t)`` (None: the optimizer's own)."""
 
-    return tqdm(total=total, desc=desc, unit="batch", leave=True)
+    def __init__(
+        self,
+        model: LeNet5,
+        data: Data,
+        batch_size: int,
+        optimizer: SGD,
+        lr_at: Callable[[int], float] | None,
+        rng: np.random.Generator,
+        validate: Callable[[], float] | None,
+    ) -> None:
+        super().__init__(model, math.ceil(len(data[0]) / batch_size), validate is not None)
+        self.data, self.batch_size, self.optimizer, self.lr_at, self.rng = (
+            data, batch_size, optimizer, lr_at, rng
+        )  # fmt: skip
+        self._validate, self.taken = validate, 0
 
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        x, y = self.data
+        order = self.rng.permutation(len(x))
+        for start in range(0, len(x), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            yield x[idx], y[idx]
 
-def _train_epoch(
-    model: LeNet5,
-    optimizer: SGD,
-    x: np.ndarray,
-    y: np.ndarray,
-    order: np.ndarray,
-    batch_size: int,
-    lr_at: Callable[[int], float] | None,
-    first_step: int,
-    bar: Any,
-) -> tuple[float, int]:
-    """One pass over x[order] in minibatches -> (sum of batch loss * batch size, # correct).
+    def lr(self) -> float:
+        return self.lr_at(self.taken) if self.lr_at is not None else self.optimizer.lr
 
-    lr_at(step) gives the learning rate of a global step (None: keep optimizer.lr)."""
-    loss_sum, correct, n = 0.0, 0, len(order)
-    for b, start in enumerate(range(0, n, batch_size)):
-        idx = order[start : start + batch_size]
-        xb, yb = x[idx], y[idx]
-        if lr_at is not None:
-            optimizer.lr = lr_at(first_step + b)
-        loss, grads = model.loss(xb, yb)
-        optimizer.step(grads)
-        loss_sum += loss * len(idx)
-        correct += int(np.sum(np.argmax(model.last_logits, axis=1) == yb))
-        if bar is not None:
-            bar.update(1)
-            seen = start + len(idx)
-            if b % 20 == 0 or seen == n:
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
-    return loss_sum, correct
+    def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+        self.optimizer.lr = self.lr()
+        loss, grads = self.model.loss(x, y)
+        self.optimizer.step(grads)
+        self.taken += 1
+        return loss, int(np.sum(np.argmax(self.model.last_logits, axis=1) == y))
+
+    def validate(self) -> float:
+        return self._validate()
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self.model.params.items()}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        params = self.model.params
+        for key, value in state.items():
+            params[key] = value
 
 
 def train(
     model: LeNet5,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
+    train_data: Data,
     *,
     epochs: int,
     batch_size: int = 64,
-    lr: float = 0.05,
+    lr: float | None = None,
+    optimizer: str = "sgd",
+    schedule: str = "cosine",
     momentum: float = 0.9,
     weight_decay: float = 0.0,
-    schedule: str = "cosine",
-    x_val: np.ndarray | None = None,
-    y_val: np.ndarray | None = None,
+    val_data: Data | None = None,
+    patience: int | None = None,
     seed: int = 0,
     progress: bool = True,
-    patience: int | None = None,
-    callback: Callable[[int, dict[str, list]], bool | None] | None = None,
-) -> dict[str, list]:
-    """Train ``model`` in place with minibatch SGD; returns the history, one entry per epoch.
+    callback: Callback | None = None,
+    stop: threading.Event | None = None,
+) -> History:
+    """Train ``model`` in place with minibatch SGD; returns the :class:`History`.
 
-    x_train: (N, 1, 32, 32) float, y_train: (N,) labels. Each epoch visits the data in a fresh
-    random order (``seed``); the last, smaller batch is kept. ``schedule`` "cosine" decays the
-    learning rate per step from ``lr`` to 0 over all epochs; "constant" keeps it.
-    With validation data, ``patience`` stops after that many epochs without a better validation
-    accuracy and restores the best parameters. ``callback(epoch, history)`` runs after every
-    epoch; returning False stops training.
-
-    History keys: "epoch", "train_loss" (mean over the epoch's batches), "train_acc" (on the
-    batches as they were trained), "val_acc" (None without validation data), "lr" (at the
-    epoch's end), "seconds" (wall-clock time of the epoch, evaluation included).
+    train_data, val_data: pairs (x (N, 1, 32, 32) float, y (N,) labels). Each epoch visits the
+    training data in a fresh random order (``seed``); the last, smaller batch is kept.
+    optimizer: "sgd" (momentum ``momentum``, L2 ``weight_decay``); lr: the rate (default 0.05);
+    schedule: "cosine" decays it per step from ``lr`` to 0 over all epochs, "constant" keeps it.
+    val_data: accuracy measured after every epoch (never pass the test set: measure it once,
+    after training); ``patience``: stop after that many epochs without a better validation
+    accuracy and give the model back the best parameters. callback(event): after every batch
+    and epoch (see :class:`lenet_ref.training.TrainEvent`). stop: a ``threading.Event``, checked
+    before every batch; once it is set, training returns at once with the partial history.
     """
-    _check_data("train", x_train, y_train)
-    has_val = x_val is not None and y_val is not None
-    if has_val:
-        _check_data("train (validation)", x_val, y_val)
-    elif x_val is not None or y_val is not None:
-        raise ValueError("train: pass both x_val and y_val, or neither.")
-    if patience is not None and (not has_val or patience < 1):
-        raise ValueError("train: patience needs validation data (x_val, y_val) and patience >= 1.")
-    if schedule not in ("cosine", "constant"):
-        raise ValueError(f"train: schedule must be 'cosine' or 'constant', got {schedule!r}.")
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"train: epochs and batch_size must be >= 1, got {epochs}, {batch_size}.")
-
-    rng = np.random.default_rng(seed)
-    optimizer = SGD(model.params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    n = len(x_train)
-    steps_per_epoch = math.ceil(n / batch_size)
-    total_steps = epochs * steps_per_epoch
-    history: dict[str, list] = {
-        k: [] for k in ("epoch", "train_loss", "train_acc", "val_acc", "lr", "seconds")
-    }
-    best_acc, best_params, waited = -1.0, None, 0
+    x, y = _pair("train_data", train_data)
+    val = _pair("val_data", val_data) if val_data is not None else None
+    check_arguments(
+        epochs, batch_size, patience, val is not None,
+        {"optimizer": (optimizer, OPTIMIZERS), "schedule": (schedule, SCHEDULES)},
+    )  # fmt: skip
+    lr = DEFAULT_LR[optimizer] if lr is None else float(lr)
+    sgd = SGD(model.params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    total_steps = epochs * math.ceil(len(x) / batch_size)
     lr_at = (lambda step: cosine_lr(step, total_steps, lr)) if schedule == "cosine" else None
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        bar = _progress_bar(steps_per_epoch, f"epoch {epoch}/{epochs}", progress)
-        loss_sum, correct = _train_epoch(
-            model, optimizer, x_train, y_train, rng.permutation(n), batch_size,
-            lr_at, (epoch - 1) * steps_per_epoch, bar,
-        )  # fmt: skip
-        val_acc = evaluate(model, x_val, y_val) if has_val else None
-        if bar is not None:
-            if val_acc is not None:
-                bar.set_postfix(
-                    loss=f"{loss_sum / n:.4f}", acc=f"{correct / n:.4f}", val_acc=f"{val_acc:.4f}"
-                )
-            bar.close()
-        history["epoch"].append(epoch)
-        history["train_loss"].append(loss_sum / n)
-        history["train_acc"].append(correct / n)
-        history["val_acc"].append(val_acc)
-        history["lr"].append(optimizer.lr)
-        history["seconds"].append(time.perf_counter() - start)
-
-        stop = callback is not None and callback(epoch, history) is False
-        if patience is not None:
-            if val_acc > best_acc:
-                best_acc, waited = val_acc, 0
-                best_params = {k: v.copy() for k, v in model.params.items()}
-            else:
-                waited += 1
-                stop = stop or waited >= patience
-        if stop:
-            break
-    if best_params is not None:
-        params = model.params
-        for key, value in best_params.items():
-            params[key] = value
-    return history
+    # evaluate is looked up when it runs (tests replace it).
+    validate = (lambda: evaluate(model, *val)) if val is not None else None
+    steps = _NumpySteps(
+        model, (x, y), batch_size, sgd, lr_at, np.random.default_rng(seed), validate
+    )
+    return fit(
+        steps, epochs=epochs, patience=patience, progress=progress, callback=callback, stop=stop
+    )

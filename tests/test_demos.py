@@ -325,7 +325,7 @@ def test_playground_trains_in_the_background_keeps_runs_and_stops_at_once():
     assert demo.train_button.disabled and not demo.stop_button.disabled
     assert demo.wait(120)
     run = demo.current
-    assert run.state == "finished" and len(run.losses) == 8 and len(run.test_acc) == 1
+    assert run.state == "finished" and len(run.losses) == 8 and len(run.val_acc) == 1
     assert run.losses[-1] < run.losses[0]
     assert "Finished" in demo.status.value and demo.progress.value == demo.progress.max == 8
     assert demo.curves.value != blank and "this run" in demo.table.value

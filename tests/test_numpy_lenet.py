@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -253,25 +255,26 @@ def test_train_history_evaluate_and_callback():
     model = nl.LeNet5("classic", seed=8)
     calls = []
     history = train(
-        model, x, y, epochs=3, batch_size=32, lr=0.05, x_val=xv, y_val=yv, progress=False,
-        callback=lambda epoch, h: calls.append(epoch),
+        model, (x, y), epochs=3, batch_size=32, lr=0.05, val_data=(xv, yv), progress=False,
+        callback=lambda e: calls.append(e.epoch) if e.kind == "epoch" else None,
     )  # fmt: skip
     assert calls == [1, 2, 3]
-    assert set(history) == {"epoch", "train_loss", "train_acc", "val_acc", "lr", "seconds"}
-    assert history["epoch"] == [1, 2, 3]
-    assert history["train_loss"][-1] < history["train_loss"][0]
-    assert history["val_acc"][-1] == pytest.approx(evaluate(model, xv, yv))
+    assert set(history.series()) == {"epoch", "train_loss", "train_acc", "val_acc", "lr", "seconds"}
+    assert history.epoch == [1, 2, 3]
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.val_acc[-1] == pytest.approx(evaluate(model, xv, yv))
     assert evaluate(model, xv, yv, batch_size=7) == np.mean(model.predict(xv) == yv)
-    assert history["val_acc"][-1] > 0.9
-    assert all(s > 0 for s in history["seconds"])
+    assert history.val_acc[-1] > 0.9
+    assert all(s > 0 for s in history.seconds)
     # Cosine decay per step, 7 steps per epoch: the last step ran at step 20 of 21.
-    assert history["lr"] == pytest.approx([cosine_lr(s, 21, 0.05) for s in (6, 13, 20)])
+    assert history.lr == pytest.approx([cosine_lr(s, 21, 0.05) for s in (6, 13, 20)])
 
+    stop = threading.Event()
     stopped = train(
-        nl.LeNet5(seed=9), x, y, epochs=5, batch_size=50, progress=False,
-        callback=lambda epoch, h: epoch < 2,
+        nl.LeNet5(seed=9), (x, y), epochs=5, batch_size=50, progress=False, stop=stop,
+        callback=lambda e: stop.set() if e.kind == "epoch" and e.epoch >= 2 else None,
     )  # fmt: skip
-    assert stopped["epoch"] == [1, 2] and stopped["val_acc"] == [None, None]
+    assert stopped.epoch == [1, 2] and stopped.val_acc == [None, None]
 
 
 def test_train_early_stopping_restores_best(monkeypatch):
@@ -285,15 +288,15 @@ def test_train_early_stopping_restores_best(monkeypatch):
         return next(accs)
 
     monkeypatch.setattr("lenet_ref.numpy_train.evaluate", fake_evaluate)
-    history = train(model, x, y, epochs=5, batch_size=32, x_val=x, y_val=y, patience=2,
+    history = train(model, (x, y), epochs=5, batch_size=32, val_data=(x, y), patience=2,
                     progress=False)  # fmt: skip
-    assert history["epoch"] == [1, 2, 3, 4]  # best at 2, no gain at 3 and 4
+    assert history.epoch == [1, 2, 3, 4]  # best at 2, no gain at 3 and 4
     np.testing.assert_array_equal(model.params["OUT.bias"], snapshots[1])
 
 
 def test_train_progress_bar_shows_loss_and_accuracy(capsys):
     x, y = _separable_data(40)
-    train(nl.LeNet5(), x, y, epochs=1, batch_size=16, x_val=x, y_val=y, progress=True)
+    train(nl.LeNet5(), (x, y), epochs=1, batch_size=16, val_data=(x, y), progress=True)
     err = capsys.readouterr().err
     assert "epoch 1/1" in err and "loss=" in err and "acc=" in err and "val_acc=" in err
 
@@ -301,8 +304,8 @@ def test_train_progress_bar_shows_loss_and_accuracy(capsys):
 def test_train_rejects_bad_arguments():
     x, y = _separable_data(8)
     with pytest.raises(ValueError, match="patience needs validation data"):
-        train(nl.LeNet5(), x, y, epochs=1, patience=2, progress=False)
+        train(nl.LeNet5(), (x, y), epochs=1, patience=2, progress=False)
     with pytest.raises(ValueError, match=r"\(N, 1, 32, 32\)"):
-        train(nl.LeNet5(), x[:, 0], y, epochs=1, progress=False)
+        train(nl.LeNet5(), (x[:, 0], y), epochs=1, progress=False)
     with pytest.raises(ValueError, match="one label per image"):
         evaluate(nl.LeNet5(), x, y[:3])

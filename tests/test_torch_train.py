@@ -1,7 +1,9 @@
-"""Training on the device: data set, batches, train/stop/callback, evaluation, checkpoints."""
+"""Training on the device: data set, batches, train/stop/callback, schedulers, evaluation,
+checkpoints."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 
@@ -93,20 +95,20 @@ def test_a_few_steps_lower_the_loss(variant, mnist_small):
     x, y, xt, yt = mnist_small
     scaling = T.RECIPES[variant]["scaling"]
     train_data = T.to_device(x, y, "cpu", scaling)
-    test_data = T.to_device(xt, yt, "cpu", scaling)
+    held_out = T.to_device(xt, yt, "cpu", scaling)  # digits it never trains on
     torch.manual_seed(0)
     model = create_model(variant)
     before = model.loss(model(train_data.images), train_data.labels).item()
     history = T.train(
         model, train_data, epochs=4, batch_size=64, lr=STEP[variant], device="cpu",
-        progress=False, test_data=test_data,
+        progress=False, val_data=held_out,
     )  # fmt: skip
     after = model.loss(model(train_data.images), train_data.labels).item()
     assert after < 0.5 * before
     assert len(history.epochs) == 4 and len(history.batch_losses) == 4 * 16
     assert history.train_loss[-1] < history.train_loss[0]
-    assert all(0.0 <= a <= 1.0 for a in history.train_acc + history.test_acc)
-    assert history.test_acc[-1] > 0.5  # far above chance (0.1) on held-out digits
+    assert all(0.0 <= a <= 1.0 for a in history.train_acc + history.val_acc)
+    assert history.val_acc[-1] > 0.5  # far above chance (0.1) on held-out digits
     assert not history.stopped and history.device == "cpu"
 
 
@@ -171,12 +173,41 @@ def test_stop_event_returns_immediately_with_partial_history():
     assert history.stopped and seen == ["batch"] * 3
     assert len(history.batch_losses) == 3
     assert len(history.epochs) == 1 and not history.epochs[0].complete
-    assert history.epochs[0].test_acc is None
+    assert history.epochs[0].val_acc is None
 
     already = threading.Event()
     already.set()
     history = T.train(LeNet5("modern"), data, epochs=5, device="cpu", progress=False, stop=already)
     assert history.stopped and history.epochs == [] and history.batch_losses == []
+
+
+def test_early_stopping_restores_the_best_parameters(monkeypatch):
+    images, labels = _synthetic(64)
+    data = T.to_device(images, labels, "cpu")
+    accs = iter([0.5, 0.7, 0.6, 0.65, 0.9])
+    snapshots = []
+
+    def fake_evaluate(model, data, batch_size=2048):
+        snapshots.append(model.OUT.bias.detach().clone())
+        return next(accs)
+
+    monkeypatch.setattr("lenet_ref.torch_train.evaluate", fake_evaluate)
+    model = LeNet5("modern")
+    history = T.train(
+        model, data, epochs=5, batch_size=32, device="cpu", progress=False, val_data=data,
+        patience=2,
+    )  # fmt: skip
+    assert history.epoch == [1, 2, 3, 4] and history.best_epoch == 2 and history.stopped
+    assert torch.equal(model.OUT.bias.detach(), snapshots[1])
+    with pytest.raises(ValueError, match="patience needs validation data"):
+        T.train(model, data, epochs=1, patience=2, progress=False)
+
+
+def test_numpy_and_torch_training_take_the_same_arguments():
+    from lenet_ref import numpy_train
+
+    shared = list(inspect.signature(numpy_train.train).parameters)
+    assert list(inspect.signature(T.train).parameters)[: len(shared)] == shared
 
 
 def test_train_rejects_bad_arguments():
@@ -197,17 +228,20 @@ def test_schedules():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
 
     def rates(name: str, epochs: int = 4, steps: int = 25) -> list[float]:
-        step = T._make_schedule(opt, name, 0.1, epochs, steps)
+        scheduler = T.make_scheduler(opt, name, 0.1, epochs, steps)
         out = []
-        for i in range(epochs * steps):
-            step(i)
+        for _ in range(epochs * steps):
             out.append(opt.param_groups[0]["lr"])
+            opt.step()
+            scheduler.step()
         return out
 
     one = rates("onecycle")
     assert one[0] == pytest.approx(0.1 / 25) and max(one) == pytest.approx(0.1)
     assert one.index(max(one)) == 25 and one[-1] < 0.1 / 100
     assert rates("constant") == [0.1] * 100
+    cosine = [0.1 * 0.5 * (1 + math.cos(math.pi * i / 100)) for i in range(100)]
+    assert rates("cosine") == pytest.approx(cosine, rel=1e-9, abs=1e-15)
     paper = rates("lecun1998", epochs=14, steps=2)[::2]
     expected = [5, 5, 2, 2, 2, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.1, 0.1]  # x 1e-4: the paper's rates
     assert paper == pytest.approx([0.1 * e / 5 for e in expected])
@@ -221,12 +255,13 @@ def test_onecycle_torch_is_pytorchs_onecycle_schedule(epochs, steps):
         ref_opt, max_lr=1e-2, total_steps=epochs * steps, pct_start=0.25, cycle_momentum=False
     )
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    step = T._make_schedule(opt, "onecycle_torch", 1e-2, epochs, steps)
-    for i in range(epochs * steps):
-        step(i)
+    ours = T.make_scheduler(opt, "onecycle_torch", 1e-2, epochs, steps)
+    for _ in range(epochs * steps):
         assert opt.param_groups[0]["lr"] == pytest.approx(ref_opt.param_groups[0]["lr"], rel=1e-12)
         ref_opt.step()
         scheduler.step()
+        opt.step()
+        ours.step()
 
 
 # --- evaluation ---------------------------------------------------------------------------------
