@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lenet_kit.data import load_mnist
+from lenet_kit.data import course_cache_dir, load_mnist
 from lenet_ref import torch_lenet, transforms
 from lenet_ref.checkpoints import load_checkpoint, save_checkpoint
 from lenet_ref.device import pick_device
@@ -256,11 +256,11 @@ def as_demo_model(model: Any, scaling: str = "lecun") -> DemoModel:
 
 
 def cache_dir() -> Path:
-    """Where the demos keep their checkpoint: ``$LENET_DEMOS_CACHE`` or beside the MNIST cache."""
+    """Where the demos keep their checkpoint: ``$LENET_DEMOS_CACHE``, else ``demos`` in the
+    course's cache folder (:func:`lenet_kit.data.course_cache_dir`, beside the MNIST cache)."""
     if os.environ.get("LENET_DEMOS_CACHE"):
         return Path(os.environ["LENET_DEMOS_CACHE"]).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "lenet5-course" / "demos"
+    return course_cache_dir() / "demos"
 
 
 def checkpoint_path(variant: str = "classic") -> Path:

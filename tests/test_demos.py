@@ -205,6 +205,17 @@ def test_demo_lenet_uses_the_chosen_activation_pooling_and_dropout():
         models.build_model("classic", dropout=1.0)
 
 
+def test_demo_checkpoints_live_beside_the_mnist_cache(tmp_path, monkeypatch):
+    from lenet_kit.data import course_cache_dir, default_cache_dir
+
+    monkeypatch.delenv("LENET_DEMOS_CACHE", raising=False)
+    monkeypatch.delenv("LENET_DATA_DIR", raising=False)
+    assert models.cache_dir() == course_cache_dir() / "demos"
+    assert default_cache_dir().parent == models.cache_dir().parent
+    monkeypatch.setenv("LENET_DEMOS_CACHE", str(tmp_path))
+    assert models.checkpoint_path("modern") == tmp_path / "lenet5-modern.pt"
+
+
 def test_reference_model_loads_the_cached_checkpoint(trained, tmp_path, monkeypatch):
     monkeypatch.setenv("LENET_DEMOS_CACHE", str(tmp_path))
     save_checkpoint(models.checkpoint_path("modern"), trained, 2, {"test_acc_2000": 0.95})
