@@ -19,9 +19,10 @@ from torch import nn
 from lenet_demos import conv, draw, inside, models, playground, pooling
 from lenet_demos.base import SettingError, mnist_test_digits
 from lenet_ref import numpy_lenet
+from lenet_ref.checkpoints import save_checkpoint
 from lenet_ref.lecun1998 import LeNet1998
 from lenet_ref.torch_lenet import LeNet5
-from lenet_ref.torch_train import evaluate, save_checkpoint, to_device
+from lenet_ref.torch_train import evaluate, to_device
 from lenet_ref.transforms import lenet_inputs
 
 REPO = Path(__file__).resolve().parent.parent

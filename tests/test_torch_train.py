@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from lenet_ref import checkpoints as C
 from lenet_ref import torch_train as T
 from lenet_ref.torch_lenet import VARIANTS, LeNet5, create_model
 from lenet_ref.transforms import lenet_inputs
@@ -292,10 +293,10 @@ def test_checkpoint_round_trip_gives_identical_outputs(variant, tmp_path):
     x = torch.randn(6, 1, 32, 32)
     model.loss(model(x), torch.arange(6)).backward()
     opt.step()
-    path = T.save_checkpoint(
+    path = C.save_checkpoint(
         tmp_path / "m.pt", model, epoch=7, metrics={"test_acc": 0.99}, optimizer=opt
     )
-    loaded, info = T.load_checkpoint(path, device="cpu")
+    loaded, info = C.load_checkpoint(path, device="cpu")
     assert loaded.variant == variant and not loaded.training
     model.eval()
     with torch.no_grad():
@@ -310,44 +311,44 @@ def test_checkpoint_round_trip_gives_identical_outputs(variant, tmp_path):
 
 def test_checkpoint_keeps_the_models_options(tmp_path):
     model = LeNet5("classic", activation="scaled tanh", pooling="max", dropout=0.25)
-    loaded, _ = T.load_checkpoint(T.save_checkpoint(tmp_path / "m.pt", model, 1, {}), "cpu")
+    loaded, _ = C.load_checkpoint(C.save_checkpoint(tmp_path / "m.pt", model, 1, {}), "cpu")
     assert isinstance(loaded, LeNet5) and loaded.options() == model.options()
     published = create_model("lecun1998", map_j=0.5)
-    loaded, _ = T.load_checkpoint(T.save_checkpoint(tmp_path / "p.pt", published, 1, {}), "cpu")
+    loaded, _ = C.load_checkpoint(C.save_checkpoint(tmp_path / "p.pt", published, 1, {}), "cpu")
     assert loaded.variant == "lecun1998" and loaded.map_j == 0.5
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
-    path = T.save_checkpoint(tmp_path / "m.pt", LeNet5("classic"), 1, {})
+    path = C.save_checkpoint(tmp_path / "m.pt", LeNet5("classic"), 1, {})
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(T.CheckpointError, match="damaged"):
-        T.load_checkpoint(path, device="cpu")
+    with pytest.raises(C.CheckpointError, match="damaged"):
+        C.load_checkpoint(path, device="cpu")
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"\x00not a checkpoint at all" * 10)
-    with pytest.raises(T.CheckpointError, match="damaged or is not a torch file"):
-        T.load_checkpoint(garbage, device="cpu")
+    with pytest.raises(C.CheckpointError, match="damaged or is not a torch file"):
+        C.load_checkpoint(garbage, device="cpu")
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
-        T.load_checkpoint(tmp_path / "missing.pt", device="cpu")
+        C.load_checkpoint(tmp_path / "missing.pt", device="cpu")
 
 
 def test_non_checkpoint_torch_file_is_a_clear_error(tmp_path):
     path = tmp_path / "state.pt"
     torch.save(LeNet5("modern").state_dict(), path)
-    with pytest.raises(T.CheckpointError, match="not a LeNet-5 checkpoint.*C1.bias"):
-        T.load_checkpoint(path, device="cpu")
+    with pytest.raises(C.CheckpointError, match="not a LeNet-5 checkpoint.*C1.bias"):
+        C.load_checkpoint(path, device="cpu")
     torch.save(torch.zeros(3), path)
-    with pytest.raises(T.CheckpointError, match="not a LeNet-5 checkpoint.*Tensor"):
-        T.load_checkpoint(path, device="cpu")
+    with pytest.raises(C.CheckpointError, match="not a LeNet-5 checkpoint.*Tensor"):
+        C.load_checkpoint(path, device="cpu")
 
 
 def test_state_dict_of_another_variant_is_a_clear_error(tmp_path):
-    path = T.save_checkpoint(tmp_path / "m.pt", create_model("lecun1998"), 1, {})
+    path = C.save_checkpoint(tmp_path / "m.pt", create_model("lecun1998"), 1, {})
     payload = torch.load(path, weights_only=True)
     payload["variant"] = "classic"
     torch.save(payload, path)
-    with pytest.raises(T.CheckpointError) as info:
-        T.load_checkpoint(path, device="cpu")
+    with pytest.raises(C.CheckpointError) as info:
+        C.load_checkpoint(path, device="cpu")
     message = str(info.value)
     assert "do not fit a 'classic' LeNet5" in message
     assert "unexpected keys" in message and "S2.weight" in message
