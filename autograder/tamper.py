@@ -85,6 +85,8 @@ MODULE_ATTRIBUTES = {
     ("gc", "get_referrers"): ("delegation", "walks live objects (gc)"),
     ("gc", "get_referents"): ("delegation", "walks live objects (gc)"),
 }
+#: Modules on which even reading an attribute by a computed name is worth a look.
+SENSITIVE_ROOTS = {*MODULES, *(module for module, _ in MODULE_ATTRIBUTES), "os", "IPython"}
 #: Attribute names no code of this course needs: suspicious on any object, and when imported.
 ATTRIBUTES = {
     "input_transformers_cleanup": ("rewrites-cells", "installs an input transformer"),
@@ -192,6 +194,10 @@ def _dotted(node: ast.AST, names: Names) -> str | None:
         base = _dotted(node.value, names)
         return None if base is None else f"{base}.{node.attr}"
     return None
+
+
+def _is_call_of(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
 
 
 def _root(node: ast.AST, names: Names) -> str | None:
@@ -365,10 +371,18 @@ class _Scanner(ast.NodeVisitor):
             # Reaching a student's own object (or ``self``, as in ``setattr(self, f"conv{i}",
             # layer)``) by a computed name is everyday code; doing so on anything else hides what
             # is touched (which is worth telling the instructor; it cannot change a grade).
+            # So is picking a library's class by name (``getattr(nn, "ReLU")``), except on the
+            # modules that reach the interpreter, processes or the grading tools.
             computed = not isinstance(node.args[1], ast.Constant)
             target = node.args[0]
+            while (
+                _is_call_of(target, "getattr") and len(target.args) > 1
+            ):  # getattr(getattr(m, a), b)
+                target = target.args[0]
             own = self._students(target) or (isinstance(target, ast.Name) and target.id == "self")
-            if computed and not own:
+            library = _root(target, self.names)
+            harmless = library is not None and library.split(".")[0] not in SENSITIVE_ROOTS
+            if computed and not own and not harmless:
                 self.add("dynamic-code", f"calls {name} with a computed attribute name")
         on_shell = isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)
         if on_shell and getattr(func.value.func, "id", None) == "get_ipython":

@@ -180,6 +180,8 @@ def test_feedback_leaves_flags_out(graded):
         ("x = In[-1]", "delegation"),
         ("import lenet_ref", "delegation"),
         ("getattr(obj, 'a' + 'b')", "dynamic-code"),
+        ("import os\nrun = getattr(os, 'sys' + 'tem')", "dynamic-code"),
+        ("import importlib as il\nname = 'import_module'\nf = getattr(il, name)", "dynamic-code"),
         ("import sys\nsys.stderr = None", "hides-errors"),
         ("!ls /", "process"),
         ("%%bash\nls", "process"),
@@ -253,6 +255,9 @@ def test_static_scan_follows_imports_through_a_notebook():
         "plt.rcParams['figure.figsize'] = (6, 3)",
         "for i in (1, 3):\n    layer = getattr(model, f'C{i}')\n    print(type(layer).__name__)",
         "print(model.__class__.__name__)",
+        "import torch.nn as nn\npool = 'MaxPool2d'\nS2 = getattr(nn, pool)(2)",
+        "for layer in ('C1', 'F6'):\n    for kind in ('weight', 'bias'):\n"
+        "        t = getattr(getattr(model, layer), kind)",
         "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
         "        for i in (1, 3, 5):\n            setattr(self, f'C{i}', nn.LazyLinear(4))",
         "for i in (1, 3):\n    setattr(model, f'C{i}', None)",

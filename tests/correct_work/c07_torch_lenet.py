@@ -242,7 +242,7 @@ COMPUTED_NAMES = Submission(
     "layers and tensors reached by computed attribute names",
     "the pooling class chosen with getattr(nn, name)(2) and the exchange written with "
     "getattr(getattr(model, layer), kind): correct code that once lost 8 and 5 points when a "
-    "static scan stopped it; the scan now only informs the instructor (a dynamic-code flag)",
+    "static scan stopped it, and that the scan no longer flags",
     {
         "your_layers": NUMPY_LAYERS,
         "lenet5": code(
@@ -327,7 +327,6 @@ COMPUTED_NAMES = Submission(
         ),
         "autograd_method": 'autograd_method = "c"\n',
     },
-    flags=frozenset({"dynamic-code"}),
 )
 
 SUBMISSIONS = [MODULES, PASTED, COMPUTED_NAMES]
