@@ -115,7 +115,7 @@ class SafeExecute(SplitExecute):
                     os.environ[EARLIER_ENV] = previous
         flags += [Flag(kind, reason, cell) for kind, reason, cell in self.events]
         flags += self._limit_flags + self._check_limits(nb) + self._blocked_imports(nb)
-        flags += [f for f in tamper.accuracy_claims(nb) if f not in flags]
+        flags += [f for f in tamper.accuracy_claims(nb, name) if f not in flags]
         write_flags(folder, flags, PROCESS_START)
         timings = {k: round(v, 3) for k, v in self.timings.items()}
         (folder / TIMINGS_FILE).write_text(json.dumps(timings, indent=1) + "\n")

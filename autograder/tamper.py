@@ -32,6 +32,7 @@ from nbgrader.preprocessors.base import NbGraderPreprocessor
 from autograder import course
 from autograder.flags import Flag
 from autograder.notebooks import grade_id, is_test, nbgrader_meta
+from lenet_kit import policy
 
 #: Where the sanitize phase hands its flags to the execution phase.
 META_KEY = "lenet_flags"
@@ -510,8 +511,6 @@ def scan_notebook(nb: NotebookNode) -> list[Flag]:
 #: "accuracy" and the rest of its line, where a claimed value is looked for.
 CLAIM = re.compile(r"accuracy\b(?P<rest>[^\n]{0,40})", re.I)
 CLAIM_NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*(%?)")
-#: The threshold an accuracy test states in its failure message ("below the required 99.0%").
-REQUIRED = re.compile(r"required\s+(\d+(?:\.\d+)?)\s*%")
 #: Claims this far above what the grader measured are flagged (honest runs vary by epoch).
 CLAIM_MARGIN = 0.01
 
@@ -544,27 +543,26 @@ def _output_text(cell: NotebookNode, errors: bool = False) -> str:
     return "\n".join(parts)
 
 
-def accuracy_claims(nb: NotebookNode) -> list[Flag]:
+def accuracy_claims(nb: NotebookNode, assignment: str | None) -> list[Flag]:
     """``accuracy-claim`` flags: student cells that print a test accuracy the grader did not find.
 
     Read from an executed notebook. The grader's accuracy test is a test cell whose grade_id
     contains "accuracy"; it failed when it holds an error output or wrote to stderr (what
     nbgrader scores 0; SafeExecute adds an error to a test that did not finish). Its threshold
-    is the "required N%" its source states (its failure message); what it measured is the first
+    is ``assignment``'s :data:`lenet_kit.policy.ACCURACY_BARS` entry; what it measured is the first
     accuracy its error message states, when it does. A student code cell whose output states an
     accuracy at or above the threshold, and (when the measurement is known) more than
     ``CLAIM_MARGIN`` above it, is flagged. An honest model just below the bar prints what the
     grader measures, and a passing test raises nothing.
     """
     flags = []
-    for test in nb.cells:
+    threshold = policy.accuracy_bar(assignment)
+    for test in nb.cells if threshold is not None else []:
         gid = grade_id(test) or ""
-        required = REQUIRED.search(test.source) if is_test(test) else None
         outputs = test.get("outputs", [])
         failed = any(o.get("output_type") == "error" or o.get("name") == "stderr" for o in outputs)
-        if "accuracy" not in gid or required is None or not failed:
+        if "accuracy" not in gid or not is_test(test) or not failed:
             continue
-        threshold = float(required.group(1)) / 100
         measured = (stated_accuracies(_output_text(test, errors=True)) or [None])[0]
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code" or is_instructor_cell(cell):

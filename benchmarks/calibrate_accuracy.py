@@ -7,9 +7,9 @@ accuracy its own hidden test measures.
 For each seed the solution notebook's cells run in a fresh kernel, in order, up to its accuracy
 test (the test cell whose grade_id contains "accuracy"), with the setup cell's ``SEED = ...``
 line replaced by the seed. Then the test cell runs in full, hidden part included, and the
-accuracy it computed is printed with the training time. The threshold is the "required N%" that
-cell states (read as autograder.tamper reads it); the margin is the worst seed's accuracy minus
-the threshold. Each seed runs in a scratch copy of the folder, one after another, so the times
+accuracy it computed is printed with the training time. The threshold is the notebook's entry
+in lenet_kit.policy.ACCURACY_BARS (what its test and the grader read); the margin is the worst
+seed's accuracy minus the threshold. Each seed runs in a scratch copy of the folder, one after another, so the times
 are comparable; quote the load average printed with them.
 """
 
@@ -28,7 +28,7 @@ import nbformat
 
 from autograder.notebooks import execute, grade_id
 from autograder.release import SOLUTIONS, assignments, notebook_path
-from autograder.tamper import REQUIRED
+from lenet_kit.policy import accuracy_bar
 
 SEED_LINE = re.compile(r"^SEED = \d+$", re.MULTILINE)
 #: Where the hidden accuracy tests leave the measured accuracy.
@@ -41,9 +41,9 @@ def seeded_copy(path: Path, seed: int) -> tuple[nbformat.NotebookNode, float]:
     last = next((i for i, c in enumerate(nb.cells) if "accuracy" in (grade_id(c) or "")), None)
     if last is None:
         raise SystemExit(f"{path.name}: no accuracy test cell (grade_id containing 'accuracy')")
-    required = REQUIRED.search(nb.cells[last].source)
+    required = accuracy_bar(path.parent.name)
     if required is None:
-        raise SystemExit(f"{path.name}: its accuracy test states no 'required N%' threshold")
+        raise SystemExit(f"{path.name}: lenet_kit.policy.ACCURACY_BARS has no bar for it")
     code = [c for c in nb.cells if c.cell_type == "code"]
     seeded = next((c for c in code if SEED_LINE.search(c.source)), None)
     if seeded is None:
@@ -53,7 +53,7 @@ def seeded_copy(path: Path, seed: int) -> tuple[nbformat.NotebookNode, float]:
     names = ", ".join(repr(n) for n in ACCURACY_NAMES)
     report = f"print(next(globals()[n] for n in ({names},) if n in globals()))"
     nb.cells.append(nbformat.v4.new_code_cell(report))
-    return nb, float(required.group(1)) / 100
+    return nb, required
 
 
 def run_seed(path: Path, seed: int, timeout: int) -> tuple[float, float, float]:

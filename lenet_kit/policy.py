@@ -6,6 +6,10 @@ student's kernel (the sandbox removes their files; :func:`lenet_kit.agent.block_
 refuses the import with a message). The tests keep PyTorch on the trusted side, as a reference.
 05's backward passes must also be analytic: its hidden tests call them on inputs large enough
 that finite differences cannot finish within the time limit the notebook states.
+
+The notebooks that train a network (06, 08, 10) grade it by the test accuracy its weights reach;
+the bar each must clear is :data:`ACCURACY_BARS`, read by their hidden tests, the grader's
+accuracy-claim flags and benchmarks/calibrate_accuracy.py.
 """
 
 from __future__ import annotations
@@ -35,3 +39,17 @@ def reason(assignment: str | None) -> str:
         "deep-learning libraries are for the tests' reference values); write the operation "
         "with NumPy"
     )
+
+
+#: Test accuracy each trained network must reach, calibrated over seeds 0-9 of the solution
+#: (benchmarks/calibrate_accuracy.py): every calibrated seed clears it.
+ACCURACY_BARS: dict[str, float] = {
+    "06_numpy_lenet": 0.965,
+    "08_gpu_training": 0.99,
+    "10_lecun1998": 0.985,
+}
+
+
+def accuracy_bar(assignment: str | None) -> float | None:
+    """The test accuracy ``assignment``'s trained network must reach (None: not graded so)."""
+    return ACCURACY_BARS.get(assignment or "")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -148,10 +149,8 @@ def carry_forward(
 ) -> dict[str, Any]:
     """Define here the functions and classes of your answers in ``assignments`` (see the module
     docstring); ``names`` limits which. Returns what it defined, and prints a summary."""
-    if into is None:
-        import __main__
-
-        into = vars(__main__)
+    if into is None:  # the notebook's namespace (IPython's user module is __main__)
+        into = vars(sys.modules["__main__"])
     carried: dict[str, Any] = {}
     origin: dict[str, str] = {}
     for assignment in assignments:

@@ -27,7 +27,8 @@ from autograder.notebooks import grade_id, is_test
 from autograder.release import COURSE, SOLUTIONS, generate_in_scratch, notebook_path
 from autograder.results import db_url, result
 from autograder.synthetic import submit
-from autograder.tamper import REQUIRED, accuracy_claims, scan_cell, scan_notebook
+from autograder.tamper import accuracy_claims, scan_cell, scan_notebook
+from lenet_kit.policy import ACCURACY_BARS
 from tests.attacks import CORPORA
 
 CASES = [(a, attack) for a, corpus in CORPORA.items() for attack in corpus.attacks]
@@ -301,12 +302,15 @@ def _accuracy_notebook(test_error: str | None, *printed: str) -> nbformat.Notebo
         cell = _cell("...", "student", f"train{i}")
         cell.outputs = [new_output("stream", name="stdout", text=text)]
         cells.append(cell)
-    test = _cell('raise CheckFailed(f"... below the required 99.0%")', "test", "test_accuracy")
+    test = _cell(
+        'raise CheckFailed(f"... below the required {_required:.1%}")', "test", "test_accuracy"
+    )
     if test_error is not None:
         test.outputs = [new_output("error", ename="CheckFailed", evalue=test_error, traceback=[])]
     return new_notebook(cells=[*cells, test])
 
 
+A08 = "08_gpu_training"
 BELOW = "test accuracy of the trained model: {}, below the required 99.0%"
 
 
@@ -322,7 +326,7 @@ BELOW = "test accuracy of the trained model: {}, below the required 99.0%"
     ],
 )
 def test_accuracy_claims_leave_honest_reports_alone(test_error, printed):
-    assert accuracy_claims(_accuracy_notebook(test_error, *printed)) == []
+    assert accuracy_claims(_accuracy_notebook(test_error, *printed), A08) == []
 
 
 @pytest.mark.parametrize(
@@ -330,12 +334,12 @@ def test_accuracy_claims_leave_honest_reports_alone(test_error, printed):
 )
 def test_accuracy_claims_flag_a_report_the_test_contradicts(test_error):
     nb = _accuracy_notebook(test_error, "loss 0.01", "final test accuracy: 0.9952 (loss 0.012)")
-    found = accuracy_claims(nb)
+    found = accuracy_claims(nb, A08)
     assert [(f.kind, f.cell) for f in found] == [("accuracy-claim", "train1")]
     assert "99.52%" in found[0].reason
 
 
-def test_every_accuracy_test_states_its_threshold():
+def test_every_accuracy_test_reads_its_bar_from_the_policy():
     tests = [
         (path.parent.name, cell)
         for path in sorted(SOLUTIONS.glob("*/*.ipynb"))
@@ -343,5 +347,15 @@ def test_every_accuracy_test_states_its_threshold():
         if is_test(cell) and "accuracy" in (grade_id(cell) or "")
     ]
     assert tests, "no accuracy test found: the accuracy-claim check would never run"
+    assert {a for a, _ in tests} == set(ACCURACY_BARS)
     for assignment, cell in tests:
-        assert REQUIRED.search(cell.source), f"{assignment}: state 'the required N%' in the test"
+        assert f'ACCURACY_BARS["{assignment}"]' in cell.source, (
+            f"{assignment}: use the policy's bar"
+        )
+
+
+def test_accuracy_claims_use_the_assignments_bar():
+    nb = _accuracy_notebook(BELOW.format("9.80%"), "test accuracy: 98.70%")
+    assert accuracy_claims(nb, "08_gpu_training") == []  # below 08's 99% bar: no claim of passing
+    assert [f.kind for f in accuracy_claims(nb, "10_lecun1998")] == ["accuracy-claim"]  # 98.5%
+    assert accuracy_claims(nb, "01_mnist") == []  # not graded by accuracy
