@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $@
 
 data: $(STAMP)  ## fetch and verify MNIST into the cache (fast when already cached)
-	$(PY) -m lenet_ref.data fetch
+	$(PY) -m lenet_kit.data fetch
 
 system-deps:  ## install the Debian packages in system-packages.txt (browser, database, sandbox)
 	./tools/system-deps.sh

@@ -21,7 +21,7 @@
 # artifacts/gpu_check): the logs, gpu_epoch.json and the executed notebook go there. Nothing else
 # is written in the repository: pytest's cache and bytecode are off, and scratch files (pytest's
 # tmp, Jupyter's runtime files, the notebook's copy and its checkpoint) live in a mktemp folder
-# that is removed at the end. MNIST must be in the cache (python -m lenet_ref.data fetch) or
+# that is removed at the end. MNIST must be in the cache (python -m lenet_kit.data fetch) or
 # reachable. Exit status: 0 if every step passed, 1 if one failed, 2 if no GPU (and no --allow-cpu).
 set -uo pipefail
 
@@ -111,7 +111,7 @@ esac
 export GPU_CHECK_DEVICE=$DEVICE
 
 if ! "$PYTHON" -c "from lenet_kit.data import load_mnist; load_mnist('train'); load_mnist('test')"; then
-    echo "gpu_check.sh: MNIST is not available (run: $PYTHON -m lenet_ref.data fetch)"
+    echo "gpu_check.sh: MNIST is not available (run: $PYTHON -m lenet_kit.data fetch)"
     exit 2
 fi
 

