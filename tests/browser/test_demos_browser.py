@@ -132,8 +132,9 @@ def test_course_notebook_validates_with_nbgraders_button(page, server):
     open_notebook(page, server, "01_mnist/01_mnist.ipynb", reset=True)
     current = page.locator(".lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
     wait_until(lambda: "01_mnist.ipynb" in current.all_inner_texts(), 30, "01_mnist's tab")
-    page.get_by_text("01 · MNIST: the digits LeNet-5 learns to read").first.wait_for()
-    toolbar = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Toolbar")
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    panel.locator("h1", has_text="01 · MNIST: the digits LeNet-5 learns to read").wait_for()
+    toolbar = panel.locator(".jp-Toolbar")
     validate = toolbar.get_by_role("button", name="Validate")
     validate.first.wait_for(timeout=60_000)
     assert page.get_by_text(BROKEN).count() == 0
