@@ -9,8 +9,8 @@ test (the test cell whose grade_id contains "accuracy"), with the setup cell's `
 line replaced by the seed. Then the test cell runs in full, hidden part included, and the
 accuracy it computed is printed with the training time. The threshold is the notebook's entry
 in lenet_kit.policy.ACCURACY_BARS (what its test and the grader read); the margin is the worst
-seed's accuracy minus the threshold. Each seed runs in a scratch copy of the folder, one after another, so the times
-are comparable; quote the load average printed with them.
+seed's accuracy minus the threshold. Each seed runs in a scratch copy of the folder, one after
+another, so the times are comparable; quote the load average printed with them.
 """
 
 from __future__ import annotations
