@@ -7,7 +7,9 @@
    autograde`` through the real path (sandbox, trusted runner: the course's nbgrader_config.py)
    and by plain nbgrader on the same notebook (nbgrader's own Execute, tests in the student's
    kernel, no sandbox). CPU seconds are the nbgrader process's and all its children's
-   (kernels, sandbox, the runner: ``getrusage(RUSAGE_CHILDREN)``), wall seconds the command's.
+   (``getrusage(RUSAGE_CHILDREN)``: the runner, plain nbgrader's kernel), plus, for the sandboxed
+   kernel, the CPU seconds it reports after its last cell (a kernel killed with its PID namespace
+   is never waited for, so RUSAGE_CHILDREN misses it); wall seconds are the command's.
    Where the time goes comes from each submission's timings.json (kernel start, the grading
    agent and runner, locked cells, students' cells, test cells); nbgrader's own start-up and
    gradebook work are the rest. Target: <= 90 CPU-s per student for the course.
@@ -38,6 +40,7 @@ from autograder.nbgrader_cli import nbgrader  # noqa: E402
 from autograder.release import assignments, generate_in_scratch, is_graded, notebook_path  # noqa: E402
 from autograder.results import db_url, result  # noqa: E402
 from autograder.synthetic import submit  # noqa: E402
+from lenet_kit.split_execute import KERNEL_CPU  # noqa: E402
 
 PLAIN = (
     "--Autograde.autograde_preprocessors=["
@@ -98,6 +101,10 @@ def course_per_student(graded: list[str], plain: bool) -> None:
             timings = json.loads(
                 (root / "autograder" / "autograded" / "trusted" / a / "timings.json").read_text()
             )
+            kernel_cpu = timings.pop(KERNEL_CPU, None)
+            if kernel_cpu is None:
+                raise SystemExit(f"{a}: timings.json has no {KERNEL_CPU!r}: {timings}")
+            cpu += kernel_cpu
             pcpu, pwall = grade_one(root, a, "plain", plain=True) if plain else (0.0, 0.0)
             where = ", ".join(
                 f"{k} {v:.1f}"
@@ -135,7 +142,11 @@ def grade_class(assignment: str, students: int, workers: int) -> tuple[float, fl
             if done.returncode != 0:
                 raise SystemExit(f"batch grading failed:\n{(done.stdout + done.stderr)[-3000:]}")
 
-        return measured(run)
+        cpu, wall = measured(run)
+        for student in range(students):
+            timings = root / "autograder" / "autograded" / f"s{student:03d}" / assignment
+            cpu += json.loads((timings / "timings.json").read_text()).get(KERNEL_CPU, 0.0)
+        return cpu, wall
 
 
 def class_scaling(assignment: str, sizes: list[int], workers: list[int], project: int) -> None:

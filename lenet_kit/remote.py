@@ -474,6 +474,17 @@ class StudentKernel:
             return False
 
 
+    def cpu_seconds(self, seconds: float = 10.0) -> float | None:
+        """The CPU seconds the kernel reports it used (None if it does not answer)."""
+        if self.state == "gone":
+            return None
+        try:
+            with self.deadline(seconds):
+                return float(self.request("usage", what="the kernel's CPU time"))
+        except (StudentCodeError, TypeError, ValueError):
+            return None
+
+
 class TestNamespace(dict):
     """The globals test cells run in: the grader's own names first, the student's on demand.
 

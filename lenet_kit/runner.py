@@ -23,7 +23,8 @@ Protocol (stdin/stdout, one JSON object per line; the executor in
 - ``{"cmd": "test", "source": ..., "cell": id, "timeout": s, "hidden": [[a, b], ...]}``: run a
   test cell; the reply says ``passed``, the stdout, the error (name, message, traceback without
   hidden code), a number for partial credit, ``events`` for flags and the kernel's ``state``;
-- ``{"cmd": "ping", "timeout": s}``, ``{"cmd": "stop"}``.
+- ``{"cmd": "ping", "timeout": s}``, ``{"cmd": "usage"}`` (the kernel's CPU seconds, as it
+  reports them: for benchmarks, never for grades), ``{"cmd": "stop"}``.
 """
 
 from __future__ import annotations
@@ -159,6 +160,10 @@ class Runner:
         alive = self.kernel is not None and self.kernel.ping(timeout)
         return {"ok": alive, "state": self.kernel.state if self.kernel else "gone"}
 
+    def usage(self, timeout: float = 10.0) -> dict:
+        cpu = self.kernel.cpu_seconds(timeout) if self.kernel is not None else None
+        return {"ok": cpu is not None, "cpu": cpu}
+
     def replay(self, source: str, cell: str = "") -> dict:
         """Run the statements of a locked cell that the tests depend on (see the module doc)."""
         try:
@@ -257,7 +262,7 @@ def serve(stdin=None, stdout=None) -> None:
         try:
             msg = json.loads(line)
             cmd = msg.pop("cmd")
-            if cmd not in ("start", "replay", "test", "ping", "stop"):
+            if cmd not in ("start", "replay", "test", "ping", "usage", "stop"):
                 raise ValueError(f"unknown command {cmd!r}")
             reply = getattr(runner, cmd)(**msg)
         except Exception as exc:  # the executor gets the reason; the runner keeps serving

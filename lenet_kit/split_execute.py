@@ -37,6 +37,8 @@ from lenet_kit import policy
 
 #: Seconds the runner may take beyond a test's own time limit before it is restarted.
 RUNNER_SLACK = 30.0
+#: The key of the kernel's own CPU seconds in :attr:`SplitExecute.timings`.
+KERNEL_CPU = "kernel CPU seconds"
 #: Cells with this tag (demonstrations that use what the assignment's answers may not, such as
 #: PyTorch in the NumPy notebooks) are not run in grading or validation; tests never are.
 SKIP_TAG = "skip-in-grading"
@@ -184,7 +186,8 @@ class SplitExecute(Execute):
         self.assignment_name = name or Path.cwd().name
         self.events: list[tuple[str, str, str | None]] = []  # (kind, reason, cell)
         self._started = time.perf_counter()
-        #: Seconds spent per part of the notebook (kernel start, students' cells, tests...).
+        #: Wall seconds spent per part of the notebook (kernel start, students' cells, tests...),
+        #: and the kernel's own CPU seconds under :data:`KERNEL_CPU`.
         self.timings: dict[str, float] = {}
         self._dead: str | None = None
         self._runner = shared_runner()
@@ -218,6 +221,7 @@ class SplitExecute(Execute):
             ),
         )
         nb.cells.insert(0, boot)
+        self._last_index = len(nb.cells) - 1
         try:
             nb, resources = super().preprocess(nb, resources)
         finally:
@@ -259,6 +263,20 @@ class SplitExecute(Execute):
             else:
                 kind = "students' cells" if cell.cell_type == "code" else "markdown"
             self.timings[kind] = self.timings.get(kind, 0.0) + time.perf_counter() - start
+            if index == self._last_index:
+                self._record_kernel_cpu()
+
+    def _record_kernel_cpu(self) -> None:
+        """The kernel's CPU seconds, asked after the last cell while it still runs (as the
+        kernel reports them: a benchmark figure, never part of a grade)."""
+        if self._runner_ready is not None or self._dead is not None:
+            return
+        try:
+            cpu = self._runner.call(15, cmd="usage").get("cpu")
+        except RunnerUnavailable:
+            return
+        if cpu is not None:
+            self.timings[KERNEL_CPU] = cpu
 
     def _preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
         if index == 0:  # the agent's cell, then connect the runner to the kernel

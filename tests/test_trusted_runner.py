@@ -214,6 +214,12 @@ def forge():
 big = np.arange(5_000_000, dtype=np.float32)
 small = np.arange(4.0)
 answer = 42
+
+
+def spend_cpu(seconds):
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        pass
 """
 
 
@@ -434,3 +440,11 @@ def test_test_cells_get_only_the_runners_outputs(tmp_path):
         "answer displayed output during a test",
         "t_passes",
     ) in executor.events
+
+
+def test_the_kernel_reports_the_cpu_seconds_it_used(student):
+    kernel, km = student
+    before = kernel.cpu_seconds()
+    kernel.lookup("spend_cpu")(0.3)
+    after = kernel.cpu_seconds()
+    assert before is not None and after - before >= 0.25, (before, after)
