@@ -40,7 +40,7 @@ system-deps:  ## install the Debian packages in system-packages.txt (browser, da
 	./tools/system-deps.sh
 
 test: setup system-deps  ## create the environment and run the whole test suite
-	$(PY) -m pytest tests
+	$(PY) -m pytest --durations=30 tests
 
 test-fast: env  ## unit tests only (no notebook execution, no training)
 	$(PY) -m pytest -m "not slow and not browser" tests
