@@ -59,6 +59,9 @@ fixtures: env  ## rebuild the reference data embedded in hidden tests (from lene
 release: env  ## regenerate course/ from solutions/ with nbgrader
 	$(PY) -m autograder.release
 
+notebook-code: env  ## write the notebooks' code as .py files under build/notebook-code (for review and duplicate finders)
+	$(PY) tools/notebook_code.py build/notebook-code
+
 check-release: env  ## fail if course/ differs from what nbgrader generates
 	$(PY) -m autograder.release --check
 

@@ -7,6 +7,7 @@ test cells is executed here, in a scratch copy of its folder.
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 
@@ -67,3 +68,18 @@ def test_points_add_up_to_what_the_notebooks_state_and_the_course_to_100():
         assert points == stated, f"{assignment}: its test cells give {points}, it states {stated}"
         course += 0 if bonus else points
     assert course == 100
+
+
+def test_notebook_code_view_holds_every_code_cell_and_parses():
+    from tools.notebook_code import notebook_as_code
+
+    for path in sorted(SOLUTIONS.glob("*/*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        code = notebook_as_code(nb)
+        ast.parse(code, str(path))  # magics are commented out: the view is plain Python
+        cells = [c for c in nb.cells if c.cell_type == "code"]
+        assert code.count("# %% [") == len(cells), path
+        for cell in cells:
+            for line in cell.source.splitlines():
+                if not line.lstrip().startswith(("%", "!")):
+                    assert line in code, f"{path}: {line!r} is missing from the code view"
