@@ -3,6 +3,16 @@
 The strokes are kept in Python and rasterised here (not read back from the browser), the way
 MNIST was made: the ink's bounding box is scaled to fit 20x20 (keeping its aspect ratio) and its
 centre of mass is put at the centre of the 28x28 field; LeNet-5 then sees it padded to 32x32.
+
+The ink the user sees is drawn by ipycanvas, whose draw commands are messages to the browsers
+connected at that moment: a canvas keeps no state that a browser connecting later could read.
+Voila runs every cell before the page connects, so everything drawn then (the white paper, the
+pen's width) was lost; and ipycanvas's canvas manager sends "draw on this canvas" only when the
+target canvas changes, so every later stroke went to no canvas at all in that browser (its
+console: "Cannot read properties of undefined (reading 'setAttr')"), and the box stayed empty
+while the digit was still read correctly from the strokes kept here. :meth:`DrawDigit.repaint`
+therefore sends the whole picture, pen settings and target included, whenever a browser says
+that its canvas is ready, and each stroke names its canvas again.
 """
 
 from __future__ import annotations
@@ -11,7 +21,7 @@ from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
-from ipycanvas import Canvas
+from ipycanvas import Canvas, hold_canvas
 from PIL import Image, ImageDraw
 
 from lenet_demos import render
@@ -61,10 +71,6 @@ class DrawDigit(Demo):
     def __init__(self, model: Any, scaling: str = "lecun") -> None:
         self.model = as_demo_model(model, scaling)
         self.canvas = Canvas(width=SIDE, height=SIDE)
-        self.canvas.line_width = PEN
-        self.canvas.line_cap = "round"
-        self.canvas.line_join = "round"
-        self.canvas.stroke_style = "black"
         self.clear_button = widgets.Button(
             description="Clear", icon="eraser", layout=widgets.Layout(width="120px", height="40px")
         )
@@ -90,6 +96,8 @@ class DrawDigit(Demo):
         self.canvas.on_mouse_move(self.pen_move)
         self.canvas.on_mouse_up(self.pen_up)
         self.canvas.on_mouse_out(self.pen_up)
+        # A browser that opens the page (Voila, a reload) missed every command sent before.
+        self.canvas.on_client_ready(self.repaint)
         self.clear_button.on_click(lambda _: self.clear())
         self.clear()
 
@@ -97,8 +105,10 @@ class DrawDigit(Demo):
     def pen_down(self, x: float, y: float) -> None:
         self._down = True
         self.strokes.append([(x, y)])
-        self.canvas.fill_style = "black"
-        self.canvas.fill_circle(x, y, PEN / 2)
+        with hold_canvas():
+            self._target_again()
+            self._pen()
+            self.canvas.fill_circle(x, y, PEN / 2)
 
     def pen_move(self, x: float, y: float) -> None:
         if not self._down:
@@ -115,12 +125,41 @@ class DrawDigit(Demo):
     def clear(self) -> None:
         self.strokes = []
         self.digit = self.probabilities = None
-        self.canvas.clear()
-        self.canvas.fill_style = "white"
-        self.canvas.fill_rect(0, 0, SIDE, SIDE)
+        self.repaint()
         self.answer.value = '<div style="font-size:20px">Draw a digit in the box.</div>'
         self.picture.value = _figure(None, None)
         self.say("")
+
+    def repaint(self) -> None:
+        """Send the whole picture to every connected browser: the target canvas, white paper,
+        the pen's settings and every stroke so far (browsers keep nothing they missed)."""
+        with hold_canvas():  # one message
+            self._target_again()
+            self.canvas.clear()
+            self.canvas.fill_style = "white"
+            self.canvas.fill_rect(0, 0, SIDE, SIDE)
+            self._pen()
+            for stroke in self.strokes:
+                x, y = stroke[0]
+                self.canvas.fill_circle(x, y, PEN / 2)
+                if len(stroke) > 1:
+                    self.canvas.stroke_lines(stroke)
+
+    def _pen(self) -> None:
+        # Assigning a style sends it even when the value is unchanged (ipycanvas's __setattr__).
+        self.canvas.line_width = PEN
+        self.canvas.line_cap = "round"
+        self.canvas.line_join = "round"
+        self.canvas.fill_style = "black"
+        self.canvas.stroke_style = "black"
+
+    def _target_again(self) -> None:
+        # ipycanvas's manager names the target canvas only when it changes; a browser that
+        # connected later never received that name. Forgetting it makes the next command name
+        # this canvas again (a private attribute: tests/test_demos.py checks that it exists).
+        manager = self.canvas._canvas_manager
+        if getattr(manager, "_current_canvas", None) is self.canvas:
+            manager._current_canvas = None
 
     def refresh(self) -> None:
         """Rasterise the strokes, predict, and show the input and the probabilities."""

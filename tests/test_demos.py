@@ -305,6 +305,42 @@ def test_draw_a_one_with_the_mouse(trained):
     assert demo.strokes == [] and demo.probabilities is None
 
 
+def sent_commands(monkeypatch, canvas) -> list[list]:
+    """Record the draw commands ipycanvas sends to the browsers (one list per message)."""
+    from ipycanvas.canvas import COMMANDS
+
+    names = {code: name for name, code in COMMANDS.items()}
+    sent: list[list] = []
+
+    def record(command, buffers=()):
+        batch = command if isinstance(command[0], list) else [command]
+        sent.append([names[c[0]] for c in batch])
+
+    monkeypatch.setattr(canvas._canvas_manager, "_send_custom", record)
+    return sent
+
+
+def test_a_browser_that_connects_later_gets_the_whole_picture(trained, monkeypatch):
+    # Voila runs the cells before the page connects: what was drawn then never reached it, and
+    # ipycanvas names the target canvas only when it changes (the browser's first stroke went
+    # to no canvas: no ink). Every client_ready repaints, naming the canvas first.
+    demo = draw.DrawDigit(trained)
+    manager = demo.canvas._canvas_manager
+    assert manager._current_canvas is demo.canvas  # the private attribute draw.py relies on
+    sent = sent_commands(monkeypatch, demo.canvas)
+    demo.pen_down(150, 40)
+    demo.pen_move(150, 60)
+    demo.pen_up(150, 60)
+    demo.canvas._handle_frontend_event(None, {"event": "client_ready"}, [])
+    assert sent[0][0] == "switchCanvas" and "fillCircle" in sent[0]  # the stroke names its canvas
+    repaint = sent[-1]
+    assert repaint[0] == "switchCanvas", repaint
+    for command in ("clear", "fillRect", "set", "fillCircle", "strokeLines"):
+        assert command in repaint, (command, repaint)
+    assert repaint.index("fillRect") < repaint.index("fillCircle")  # paper, then ink
+    assert int(np.argmax(demo.probabilities)) in range(10)  # still read from the strokes
+
+
 # --- training playground -----------------------------------------------------------------------
 
 
