@@ -69,7 +69,7 @@ grade: env  ## grade every submission in parallel: feedback, grades.csv, report 
 	$(PY) -m autograder $(ARGS)
 
 demos: setup  ## serve the interactive demos as a standalone app (Voila) on 127.0.0.1
-	$(PY) -m lenet_demos.models build
+	$(PY) -m lenet_demos build
 	@echo "Starting Voila on 127.0.0.1:$(PORT) (Ctrl-C to stop); open the URL printed below."
 	$(VENV)/bin/voila course/demos/demos.ipynb --no-browser --port=$(PORT) \
 		--Voila.ip=127.0.0.1

@@ -7,6 +7,7 @@ a model evaluated without the demos' adapter). The browser half lives in tests/b
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -395,6 +396,36 @@ def test_playground_trains_in_the_background_keeps_runs_and_stops_at_once():
     assert second.state == "stopped" and 0 < len(second.losses) < 9375 // 10
     assert "Stopped" in demo.status.value and not demo.train_button.disabled
     assert demo.kept == [run] and "kept" in demo.table.value
+
+
+def test_the_build_command_starts_without_a_runpy_warning(tmp_path):
+    # `python -m lenet_demos.models` ran a module the package had already imported (runpy's
+    # RuntimeWarning, the first line `make demos` printed); `python -m lenet_demos` does not.
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LENET_DEMOS_CACHE": str(tmp_path)}
+    (tmp_path / "lenet5-classic.pt").write_bytes(b"")  # present: nothing to train
+    done = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-m", "lenet_demos", "build"],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0 and "RuntimeWarning" not in done.stderr, done.stderr
+    assert "demo checkpoint present" in done.stdout
+    assert "-m lenet_demos build" in (REPO / "Makefile").read_text()
+
+
+def test_building_the_checkpoint_shows_progress(monkeypatch):
+    seen = {}
+
+    def fake_train(*args, **kwargs):
+        seen.update(kwargs)
+        raise SystemExit  # stop before training
+
+    monkeypatch.setattr(models, "train", fake_train)
+    with pytest.raises(SystemExit):
+        models.build_checkpoint()
+    assert seen["progress"] is True
 
 
 # --- the notebook ------------------------------------------------------------------------------
