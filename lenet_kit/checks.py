@@ -130,6 +130,93 @@ def expect_equal(name: str, value: Any, expected: Any, hint: str = "") -> None:
         _fail(f"{name} is not what was expected.", expected, _describe(value), hint)
 
 
+def expect_number(
+    name: str,
+    value: Any,
+    *,
+    integer: bool = False,
+    low: float | None = None,
+    high: float | None = None,
+    hint: str = "",
+) -> float:
+    """``value`` must be a number (an integer where ``integer``: a Python or NumPy int, never a
+    bool) and lie in ``[low, high]`` where those are given. Returns it as a Python number.
+
+    For the answers of concept checks: the type and range a sensible answer has, without
+    telling which value is right.
+    """
+    value = fetched(value)
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool | np.bool_) or not isinstance(value, kinds):
+        what = "an int (a count)" if integer else "a number"
+        _fail(f"{name} should be {what}.", what, _describe(value), hint)
+    number = int(value) if integer else float(value)
+    if not np.isfinite(number):
+        _fail(f"{name} should be a finite number.", "a finite number", number, hint)
+    if (low is not None and number < low) or (high is not None and number > high):
+        bounds = (
+            f"between {low:g} and {high:g}"
+            if low is not None and high is not None
+            else (f"at least {low:g}" if low is not None else f"at most {high:g}")
+        )
+        _fail(f"{name} is out of range.", f"a value {bounds}", number, hint)
+    return number
+
+
+def expect_choice(name: str, value: Any, options: str, *, several: bool = False) -> Any:
+    """A multiple-choice answer: one letter of ``options`` as a str, or, with ``several``, a set
+    of them. Returns the answer in lower case (a frozenset with ``several``)."""
+    value = fetched(value)
+    letters = ", ".join(f'"{o}"' for o in options)
+    if several:
+        if not isinstance(value, set | frozenset) or not all(isinstance(v, str) for v in value):
+            _fail(
+                f"{name} should be a set of letters.",
+                f"a set such as {{{letters.split(', ')[0]}}} of letters among {letters}",
+                _describe(value),
+                'Write the letters in braces: {"a", "e"}.',
+            )
+        answer = frozenset(v.strip().lower() for v in value)
+        unknown = sorted(answer - set(options))
+        if unknown:
+            _fail(f"{name} holds letters that are not options.", letters, unknown, "")
+        return answer
+    if not isinstance(value, str) or value.strip().lower() not in options:
+        _fail(f"{name} should be one letter.", f"one of {letters}", _describe(value), "")
+    return value.strip().lower()
+
+
+def reject_known_mistakes(
+    name: str, value: Any, mistakes: dict[Any, str], *, expected: str = "", rtol: float = 1e-6
+) -> None:
+    """Fail with a specific hint when ``value`` is one of the common wrong answers ``mistakes``
+    ({wrong answer: hint}): numbers match within ``rtol``, sets and strings exactly.
+
+    A visible test can catch the misconceptions it knows this way without saying which answer
+    is right (the hidden test checks that).
+    """
+    value = fetched(value)
+    for wrong, hint in mistakes.items():
+        if isinstance(wrong, int | float) and not isinstance(wrong, bool):
+            if isinstance(value, bool | np.bool_) or not isinstance(
+                value, int | float | np.integer | np.floating
+            ):
+                continue
+            same = abs(float(value) - wrong) <= rtol * abs(wrong)
+        elif isinstance(wrong, frozenset):
+            same = isinstance(value, set | frozenset) and frozenset(value) == wrong
+        else:
+            same = type(value) is type(wrong) and value == wrong
+        if same:
+            shown = value.item() if isinstance(value, np.generic) else value
+            _fail(
+                f"{name} = {shown!r} is a common wrong answer.",
+                expected or "another value",
+                _describe(shown),
+                hint,
+            )
+
+
 def expect_unchanged(name: str, before: np.ndarray, after: np.ndarray, hint: str = "") -> None:
     """A function must not modify its input: ``after`` must equal the copy ``before``."""
     if not np.array_equal(before, after):

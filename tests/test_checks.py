@@ -9,12 +9,15 @@ import torch
 from lenet_kit.checks import (
     CheckFailed,
     expect_array,
+    expect_choice,
     expect_close,
     expect_dtype,
     expect_equal,
     expect_gradient,
+    expect_number,
     expect_shape,
     expect_unchanged,
+    reject_known_mistakes,
 )
 from lenet_kit.gradcheck import numerical_gradient
 
@@ -118,3 +121,51 @@ def test_expect_gradient_names_the_worst_entry_and_constant_factor_errors():
     assert "32 times the right one: a missing division" in failure(
         expect_gradient, "dw", 32 * right, right
     )
+
+
+def test_expect_number_checks_type_and_range_without_naming_an_answer():
+    assert expect_number("n", np.int64(156), integer=True, low=1) == 156
+    assert expect_number("x", 16, low=0) == 16.0
+    message = failure(expect_number, "n", 156.0, integer=True)
+    assert message.splitlines()[:3] == [
+        "n should be an int (a count).",
+        "  expected: an int (a count)",
+        "  returned: float 156.0",
+    ]
+    assert "should be a number" in failure(expect_number, "x", "16")
+    assert "should be a number" in failure(expect_number, "x", True)
+    assert "finite" in failure(expect_number, "x", float("nan"))
+    message = failure(expect_number, "rf", 40, integer=True, low=6, high=32, hint="at most 32")
+    assert "expected: a value between 6 and 32" in message and "returned: 40" in message
+    assert message.endswith("hint: at most 32")
+    assert "at least 0" in failure(expect_number, "x", -1.0, low=0)
+
+
+def test_expect_choice_normalises_letters_and_sets():
+    assert expect_choice("answer", " B", "abcd") == "b"
+    assert expect_choice("answer", {"a", "C"}, "abcde", several=True) == frozenset("ac")
+    assert "one of" in failure(expect_choice, "answer", "z", "abcd")
+    assert "one of" in failure(expect_choice, "answer", 2, "abcd")
+    assert "set of letters" in failure(expect_choice, "answer", ["a"], "abc", several=True)
+    message = failure(expect_choice, "answer", {"a", "x"}, "abc", several=True)
+    assert "not options" in message and "['x']" in message
+
+
+def test_reject_known_mistakes_gives_the_mistakes_hint_and_passes_other_values():
+    mistakes = {150: "Each kernel has a bias too.", 0.25: "a slope, not a variance"}
+    reject_known_mistakes("c1_params", 156, mistakes)
+    reject_known_mistakes("c1_params", "150", mistakes)  # not a number: not this mistake
+    message = failure(reject_known_mistakes, "c1_params", np.int64(150), mistakes)
+    assert message.splitlines() == [
+        "c1_params = 150 is a common wrong answer.",
+        "  expected: another value",
+        "  returned: int 150",
+        "  hint: Each kernel has a bias too.",
+    ]
+    message = failure(reject_known_mistakes, "s", 0.25 + 1e-9, mistakes, expected="Var(w) * n")
+    assert "expected: Var(w) * n" in message and "a slope, not a variance" in message
+    letters = {frozenset("ad"): "pooling has no weights", "c": "no"}
+    reject_known_mistakes("benefits", {"a", "b"}, letters)
+    assert "no weights" in failure(reject_known_mistakes, "benefits", {"d", "a"}, letters)
+    assert "hint: no" in failure(reject_known_mistakes, "letter", "c", letters)
+    reject_known_mistakes("letter", np.array(["c"]), letters)  # an array is not the letter
