@@ -53,4 +53,30 @@ MISTAKES = [
         },
         frozenset({"test_conv2d_forward"}),
     ),
+    Mistake(
+        "counts the parameters of a kernel without its bias",
+        {
+            "weight_sharing": (
+                "c1_params = 6 * 5 * 5\n"
+                "c1_params_unshared = 6 * 28 * 28 * 5 * 5\n"
+                "c3_params = 16 * 6 * 5 * 5\n"
+            )
+        },
+        frozenset({"test_weight_sharing"}),
+    ),
+    Mistake(
+        "grows the receptive field by k - 1 at every layer, forgetting the jump",
+        {
+            "receptive_fields": (
+                "r = 1\n"
+                "for k in [5, 2, 5]:\n"
+                "    r += k - 1\n"
+                "rf_c3 = r\n"
+                "for k in [2, 5]:\n"
+                "    r += k - 1\n"
+                "rf_c5 = r\n"
+            )
+        },
+        frozenset({"test_receptive_fields"}),
+    ),
 ]
