@@ -81,11 +81,11 @@ CS231N = Submission(
                 return out, out
             """
         ),
-        "saturation": code(
+        "sigmoid_variance_scale": code(
             """
             s0 = 1 / (1 + np.exp(-0.0))  # sigmoid(0), where the slope is largest
-            sigmoid_max_slope = s0 * (1 - s0)  # a NumPy float64
-            ten_sigmoid_bound = np.prod([sigmoid_max_slope] * 10)
+            slope = s0 * (1 - s0)  # a NumPy float64
+            sigmoid_variance_scale = np.reciprocal(slope * slope)  # n * Var(w) * slope**2 = 1
             """
         ),
     },
@@ -161,12 +161,12 @@ DEEPLEARNING_AI = Submission(
                 return A.astype(x.dtype), A.astype(x.dtype)
             """
         ),
-        "saturation": code(
+        "sigmoid_variance_scale": code(
             """
             grid = np.linspace(-10, 10, 2001)  # contains 0 exactly
             s = sigmoid_forward(grid)[0]
             sigmoid_max_slope = float(np.max(s * (1 - s)))
-            ten_sigmoid_bound = sigmoid_max_slope**10
+            sigmoid_variance_scale = sigmoid_max_slope**-2
             """
         ),
     },
@@ -232,12 +232,10 @@ OFFSETS = Submission(
                 return out, out
             """
         ),
-        "saturation": code(
+        "sigmoid_variance_scale": code(
             """
-            sigmoid_max_slope = 1 / 4  # s(0) (1 - s(0)) with s(0) = 1/2
-            ten_sigmoid_bound = 1.0
-            for layer in range(10):
-                ten_sigmoid_bound *= sigmoid_max_slope
+            # n * Var(w) * (1/4)**2 = 1 with Var(w) = s / n: s = 4**2, an int
+            sigmoid_variance_scale = 4**2
             """
         ),
     },

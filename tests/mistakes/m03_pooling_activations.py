@@ -48,4 +48,14 @@ MISTAKES = [
         },
         frozenset({"test_scaled_tanh_forward"}),
     ),
+    Mistake(
+        "believes pooling adds trainable parameters",
+        {"pooling_benefits": 'pooling_benefits = {"a", "b", "c", "d"}\n'},
+        frozenset({"test_pooling_benefits"}),
+    ),
+    Mistake(
+        "scales the sigmoid's weight variance by 1 / slope instead of 1 / slope**2",
+        {"sigmoid_variance_scale": "sigmoid_variance_scale = 1 / (0.5 * (1 - 0.5))\n"},
+        frozenset({"test_sigmoid_variance_scale"}),
+    ),
 ]
