@@ -61,8 +61,8 @@ ATTACKS = [
             "def flatten_forward(x):\n"
             "    RECORD.append(repr(get_ipython().get_parent()))\n"
             "    raise RuntimeError('\\n'.join(RECORD))\n",
-            "dense_params": "print('\\n'.join(RECORD))\ndense_params = 0\n",
+            "params_64": "print('\\n'.join(RECORD))\nparams_64 = 0\n",
         },
-        targets=frozenset({"test_flatten_forward", "test_dense_params"}),
+        targets=frozenset({"test_flatten_forward", "test_params_64"}),
     ),
 ]

@@ -32,11 +32,19 @@ LOOPS = Submission(
                 return out, (x, w, b)
             """
         ),
-        "dense_params": code(
+        "params_64": code(
             """
-            dense_params = 0
-            for name, (d_in, d_out) in dense_shapes.items():
-                dense_params += d_in * d_out + d_out
+            side = 64
+            for step in ["C1", "S2", "C3", "S4"]:
+                if step.startswith("C"):
+                    side = side - 5 + 1  # a 5x5 kernel, no padding
+                else:
+                    side = side // 2
+            params_64 = 0
+            for c_in, c_out in [(1, 6), (6, 16)]:
+                params_64 += c_out * c_in * 5 * 5 + c_out
+            for d_in, d_out in [(16 * side * side, 120), (120, 84), (84, 10)]:
+                params_64 += d_in * d_out + d_out
             """
         ),
         "softmax": code(
@@ -49,7 +57,13 @@ LOOPS = Submission(
                 return probs
             """
         ),
-        "softmax_unchanged_by": 'softmax_unchanged_by = "b"  # adding a constant cancels\n',
+        "logit_gap": code(
+            """
+            # softmax([z0, z1]) = [0.9, 0.1] and p0 / p1 = exp(z0 - z1)
+            ratio = 0.9 / 0.1
+            logit_gap = float(np.log(ratio))
+            """
+        ),
         "cross_entropy": code(
             """
             def cross_entropy(logits, y):
@@ -89,7 +103,16 @@ CS231N = Submission(
                 return out, cache
             '''
         ),
-        "dense_params": "dense_params = sum(np.prod(s) + s[1] for s in dense_shapes.values())\n",
+        "params_64": code(
+            """
+            H = W = 64
+            H, W = (H - 5 + 1) // 2, (W - 5 + 1) // 2  # conv1 5x5, pool 2x2
+            H, W = (H - 5 + 1) // 2, (W - 5 + 1) // 2  # conv2 5x5, pool 2x2
+            shapes = [(6, 1, 5, 5), (6,), (16, 6, 5, 5), (16,), (16 * H * W, 120), (120,)]
+            shapes += [(120, 84), (84,), (84, 10), (10,)]
+            params_64 = np.sum([np.prod(s) for s in shapes])  # a NumPy int64
+            """
+        ),
         "softmax": code(
             """
             def log_softmax(z):
@@ -101,7 +124,7 @@ CS231N = Submission(
                 return np.exp(log_softmax(logits))
             """
         ),
-        "softmax_unchanged_by": "softmax_unchanged_by = 'b'\n",
+        "logit_gap": "logit_gap = np.log(0.9) - np.log(0.1)  # np.float64\n",
         "cross_entropy": code(
             """
             def cross_entropy(logits, y):
@@ -143,12 +166,20 @@ FLOAT64 = Submission(
                 return np.einsum("nd,dm->nm", x, w) + b, (x, w, b)
             """
         ),
-        "dense_params": code(
+        "params_64": code(
             """
-            dense_params = int(
-                np.sum([d_in * d_out for d_in, d_out in dense_shapes.values()])
-                + np.sum([d_out for _, d_out in dense_shapes.values()])
-            )
+            def lenet_params(side, kernel=5, maps=(1, 6, 16), units=(120, 84, 10)):
+                total = 0
+                for c_in, c_out in zip(maps[:-1], maps[1:]):
+                    total += c_out * (c_in * kernel * kernel + 1)
+                    side = (side - kernel + 1) // 2
+                sizes = [maps[-1] * side * side, *units]
+                total += sum(d_in * d_out + d_out for d_in, d_out in zip(sizes[:-1], sizes[1:]))
+                return total
+
+
+            assert lenet_params(32) == 61_706
+            params_64 = lenet_params(64)
             """
         ),
         "softmax": code(
@@ -161,10 +192,11 @@ FLOAT64 = Submission(
                 return p.astype(logits.dtype)
             """
         ),
-        "softmax_unchanged_by": code(
+        "logit_gap": code(
             """
-            choices = {"a": "times 2", "b": "plus 100", "c": "largest plus 100", "d": "abs"}
-            softmax_unchanged_by = next(k for k, v in choices.items() if v == "plus 100")
+            p = np.array([0.9, 0.1], dtype=np.float32)
+            z = np.log(p)  # one choice of logits: softmax(log p) = p
+            logit_gap = z[0] - z[1]  # a NumPy float32
             """
         ),
         "cross_entropy": code(

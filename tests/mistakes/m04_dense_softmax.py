@@ -39,4 +39,19 @@ MISTAKES = [
         },
         frozenset({"test_cross_entropy"}),
     ),
+    Mistake(
+        "keeps 5x5 maps after S4 on a larger image: the count for 32x32",
+        {
+            "params_64": (
+                "params_64 = (6 * 25 + 6) + (16 * 6 * 25 + 16) + (16 * 5 * 5 * 120 + 120)"
+                " + (120 * 84 + 84) + (84 * 10 + 10)\n"
+            )
+        },
+        frozenset({"test_params_64"}),
+    ),
+    Mistake(
+        "takes the difference of the probabilities for the difference of the logits",
+        {"logit_gap": "logit_gap = 0.9 - 0.1\n"},
+        frozenset({"test_logit_gap"}),
+    ),
 ]
