@@ -71,4 +71,9 @@ MISTAKES = [
         },
         frozenset({"test_conv2d_backward"}),
     ),
+    Mistake(
+        "counts one forward pass per parameter for the centred difference",
+        {"fd_forward_passes": "fd_forward_passes = 61_706\n"},
+        frozenset({"test_fd_forward_passes"}),
+    ),
 ]
