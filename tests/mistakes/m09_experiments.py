@@ -29,4 +29,21 @@ MISTAKES = [
         ),
         frozenset({"test_random_shift", "test_random_shift_rule"}),
     ),
+    # Floor division: counts the 19 full batches and forgets the last, smaller one.
+    Mistake(
+        "counts only the full batches of 256",
+        with_bug(
+            ASSIGNMENT,
+            "updates_batch_256",
+            "updates_batch_256 = -(-5_000 // 256)",
+            "updates_batch_256 = 5_000 // 256",
+        ),
+        frozenset({"test_updates_batch_256"}),
+    ),
+    # 0.25**4 = 1/256 looks small enough: one layer short.
+    Mistake(
+        "stops one sigmoid layer short (0.25**4 = 1/256)",
+        with_bug(ASSIGNMENT, "sigmoid_layers", "sigmoid_layers = 5", "sigmoid_layers = 4"),
+        frozenset({"test_sigmoid_layers"}),
+    ),
 ]
