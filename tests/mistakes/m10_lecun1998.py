@@ -38,4 +38,26 @@ MISTAKES = [
         ),
         frozenset({"test_partial_conv"}),
     ),
+    # Counts C3's parameters instead of its connections (weight sharing ignored).
+    Mistake(
+        "c3_connections counts the parameters, not the connections",
+        with_bug(
+            ASSIGNMENT,
+            "c3_connections",
+            "c3_connections = 1_516 * 10 * 10",
+            "c3_connections = 1_516",
+        ),
+        frozenset({"test_c3_connections"}),
+    ),
+    # Takes the sparse table for a regularizer like dropout.
+    Mistake(
+        "table_reasons picks 'acts like dropout' instead of 'breaks the symmetry'",
+        with_bug(
+            ASSIGNMENT,
+            "table_reasons",
+            'table_reasons = {"a", "c"}',
+            'table_reasons = {"a", "e"}',
+        ),
+        frozenset({"test_table_reasons"}),
+    ),
 ]
