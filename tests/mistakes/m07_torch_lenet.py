@@ -34,4 +34,21 @@ MISTAKES = [
         with_bug(ASSIGNMENT, "autograd_gradients", "    model.zero_grad()\n", ""),
         frozenset({"test_autograd_gradients"}),
     ),
+    # Counts C5 on 64x64 digits as a dense layer on the flattened 13x13 maps.
+    Mistake(
+        "thinks a convolution's parameters grow with the input (counts a dense C5 on 13x13 maps)",
+        with_bug(
+            ASSIGNMENT,
+            "c5_conv_params",
+            "c5_conv_params = 120 * 16 * 5 * 5 + 120",
+            "c5_conv_params = 16 * 13 * 13 * 120 + 120",
+        ),
+        frozenset({"test_c5_conv_params"}),
+    ),
+    # Takes autograd for the finite differences of notebook 05.
+    Mistake(
+        "answers that autograd uses finite differences",
+        with_bug(ASSIGNMENT, "autograd_method", 'autograd_method = "c"', 'autograd_method = "a"'),
+        frozenset({"test_autograd_method"}),
+    ),
 ]
