@@ -22,8 +22,8 @@ UNTRAINED = """\
 torch.manual_seed(SEED)
 model = LeNet5("modern").to(device)  # never trained
 checkpoint_path = "lenet5_modern.pt"
-history = [(1, 2.3, 0.1, 1.0)]
-save_checkpoint(checkpoint_path, model, 1, {"train_loss": 2.3, "test_acc": 0.1})
+history = [(1, 2.3, 1.0)]
+save_checkpoint(checkpoint_path, model, 1, {"train_loss": 2.3})
 """
 
 #: A made-up report of a training run.

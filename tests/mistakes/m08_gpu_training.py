@@ -26,4 +26,10 @@ MISTAKES = [
         with_bug(ASSIGNMENT, "checkpoint", '    model.load_state_dict(saved["state_dict"])\n', ""),
         frozenset({"test_checkpoint"}),
     ),
+    # Sizes the images as load_mnist returned them, forgetting that to_device padded them.
+    Mistake(
+        "counts x_train's digits as 28 x 28 (before the padding to 32 x 32)",
+        with_bug(ASSIGNMENT, "train_megabytes", "32 * 32 * 4", "28 * 28 * 4"),
+        frozenset({"test_train_megabytes"}),
+    ),
 ]
