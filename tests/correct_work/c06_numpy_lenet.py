@@ -244,7 +244,7 @@ ONE_STUDENT = Submission(
                         p[...] = p - self.lr * v
             '''
         ),
-        "train": code(
+        "evaluate": code(
             '''
             def evaluate(model, x, y, batch_size=1000):
                 """Accuracy of model on (x, y), batch_size images at a time."""
@@ -253,8 +253,10 @@ ONE_STUDENT = Submission(
                     stop = start + batch_size
                     hits += int((model.predict(x[start:stop], batch_size=batch_size) == y[start:stop]).sum())
                 return hits / len(x)
-
-
+            '''
+        ),
+        "train": code(
+            '''
             def train(
                 model,
                 x_train,
