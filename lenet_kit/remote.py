@@ -473,7 +473,6 @@ class StudentKernel:
         except StudentCodeError:
             return False
 
-
     def cpu_seconds(self, seconds: float = 10.0) -> float | None:
         """The CPU seconds the kernel reports it used (None if it does not answer)."""
         if self.state == "gone":

@@ -39,6 +39,23 @@ def test_pack_unpack_round_trip_keeps_dtype_shape_and_bits():
     assert match and match["blob"] == blob and match["name"] == "demo" and match["var"] == "REF"
 
 
+def test_blobs_are_npz_archives_without_timestamps_and_never_unpickled():
+    import base64
+    import io
+    import zipfile
+    import zlib
+
+    blob = pack({"a": np.arange(3.0)})
+    with zipfile.ZipFile(io.BytesIO(zlib.decompress(base64.b64decode(blob)))) as archive:
+        assert [(m.filename, m.date_time) for m in archive.infolist()] == [
+            ("a.npy", (1980, 1, 1, 0, 0, 0))
+        ]
+    evil = io.BytesIO()  # an object array is stored pickled: decoding it could run code
+    np.savez(evil, a=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(ValueError, match="allow_pickle"):
+        unpack(base64.b64encode(zlib.compress(evil.getvalue())).decode())
+
+
 def test_embedded_reference_data_matches_lenet_ref_today():
     stale = update(SOLUTION_NOTEBOOKS, check=True)
     assert stale == [], "run `make fixtures release` and commit solutions/ and course/"
