@@ -86,20 +86,21 @@ class Server:
         return f"{self.url}/lab/tree/{path}?token={self.token}"
 
 
-def wait_for_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+def wait_for_http(
+    url: str, proc: subprocess.Popen, log: Path, timeout: float = 120, what: str = "the server"
+) -> None:
+    """Wait until ``url`` answers 200; fail with the end of ``log`` if ``proc`` exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the server exited early:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"{what} exited early:\n{log.read_text()[-4000:]}")
         try:
             with urllib.request.urlopen(url, timeout=5) as answer:
                 if answer.status == 200:
                     return
         except OSError:
             time.sleep(0.5)
-    raise RuntimeError(
-        f"the server did not answer {url} in {timeout} s:\n{log.read_text()[-3000:]}"
-    )
+    raise RuntimeError(f"{what} did not answer {url} in {timeout} s:\n{log.read_text()[-4000:]}")
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +29,14 @@ import psutil
 import pytest
 
 from hub.classroom import PROXY, Person, remove_accounts
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, free_port, require_chromium, stop_group
+from tests.browser.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    free_port,
+    require_chromium,
+    stop_group,
+    wait_for_http,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 A = "01_mnist"
@@ -105,20 +110,6 @@ def _stop_accounts(users: list[str]) -> None:
     psutil.wait_procs(procs, timeout=10)
 
 
-def _wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the hub exited early:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"the hub did not answer {url} in {timeout} s:\n{log.read_text()[-4000:]}")
-
-
 @pytest.fixture(scope="package")
 def hub(mnist_cache) -> Iterator[Hub]:
     """``python -m hub`` with a test roster, on free ports, in a scratch folder."""
@@ -156,7 +147,7 @@ def hub(mnist_cache) -> Iterator[Hub]:
             )  # fmt: skip
         try:
             url = f"http://127.0.0.1:{port}"
-            _wait_for(f"{url}/hub/login", proc, log)
+            wait_for_http(f"{url}/hub/login", proc, log, what="the hub")
             yield Hub(url, root, log)
         finally:
             stop_group(proc)
