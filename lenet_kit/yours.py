@@ -153,6 +153,7 @@ def carry_forward(
         into = vars(sys.modules["__main__"])
     carried: dict[str, Any] = {}
     origin: dict[str, str] = {}
+    wanted = None if names is None else list(names)
     for assignment in assignments:
         try:
             found, notes = load(assignment)
@@ -164,12 +165,14 @@ def carry_forward(
             continue
         carried.update(found)
         origin.update(dict.fromkeys(found, assignment))
-        shown = ", ".join(sorted(found)) or "nothing"
+        kept = sorted(found if wanted is None else set(found) & set(wanted))
+        shown = ", ".join(kept) or "nothing"
+        if len(kept) < len(found):
+            shown += f" (and {len(found) - len(kept)} more, not needed here)"
         print(
             f"{assignment}: {shown}" + (f" ({len(notes)} answer cell(s) skipped)" if notes else "")
         )
-    if names is not None:
-        wanted = list(names)
+    if wanted is not None:
         missing = [n for n in wanted if n not in carried]
         if missing:
             print(f"not found in your notebooks: {', '.join(missing)}")

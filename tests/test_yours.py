@@ -98,6 +98,7 @@ def test_a_missing_notebook_is_reported_and_names_limit_what_is_defined(
     out = capsys.readouterr().out
     assert "02_absent: notebook not found" in out and "Paste its functions" in out
     assert "not found in your notebooks: halve" in out
+    assert "01_first: double (and 1 more, not needed here)" in out
 
 
 def test_the_graders_folder_comes_before_the_course_folder(tmp_path, monkeypatch):
