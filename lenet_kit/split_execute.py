@@ -214,6 +214,12 @@ class SplitExecute(Execute):
             outputs=[],
             execution_count=None,
             source=(
+                # The agent imports NumPy before any cell of the notebook runs, so a notebook's
+                # own OPENBLAS_NUM_THREADS (06 sets it) would come too late: one BLAS thread per
+                # kernel unless the environment says otherwise, which parallel grading wants too.
+                "import os as _os\n"
+                '_os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")\n'
+                "del _os\n"
                 "from lenet_kit.agent import install as _lenet_install\n"
                 f"_lenet_install({list(blocked)!r}, {policy.reason(self.assignment_name)!r}, "
                 f"figures={bool(self.render_figures)})\n"
