@@ -320,7 +320,15 @@ class SplitExecute(Execute):
             cell.outputs.append(
                 error_output(**{k: self.error_on_timeout[k] for k in ("ename", "evalue")})
             )
-        if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+        timed_out = any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", []))
+        if self._cell_timed_out and not timed_out:
+            # The interrupt ended the cell in time for its IOPub "idle" to arrive: the outputs
+            # then hold only the kernel's KeyboardInterrupt, and the limit must still be said.
+            cell.outputs.append(
+                error_output(**{k: self.error_on_timeout[k] for k in ("ename", "evalue")})
+            )
+            timed_out = True
+        if timed_out:
             self._timed_out(cell, index)
         elif is_locked_code(cell) and self._runner_ready is None:
             self._replay(cell, index)
