@@ -60,6 +60,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_server(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start ``command`` from the repository in its own session (so :func:`stop_group` stops
+    it and its children), its output in ``log``."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
 def stop_group(proc: subprocess.Popen) -> None:
     """Terminate a process started with start_new_session=True and all its children."""
     if proc.poll() is not None:
@@ -153,11 +163,7 @@ def server(tmp_path_factory, demo_checkpoint) -> Iterator[Server]:
     ]  # fmt: skip
     if os.geteuid() == 0:
         command.append("--allow-root")
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    proc = start_server(command, env, log)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/api/status?token={token}", proc, log)

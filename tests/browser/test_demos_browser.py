@@ -39,6 +39,21 @@ def run_all_cells(page) -> None:
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
 
 
+def draw_a_one(page, canvas, pause_ms: int = 0, release: bool = True) -> None:
+    """Draw a slanted vertical stroke (a "1") down ``canvas`` with the mouse; ``pause_ms``
+    between moves; ``release=False`` keeps the pen down at the end."""
+    box = canvas.bounding_box()
+    x = box["x"] + box["width"] / 2
+    page.mouse.move(x, box["y"] + box["height"] * 0.15)
+    page.mouse.down()
+    for i in range(1, 21):
+        page.mouse.move(x - i * 0.5, box["y"] + box["height"] * (0.15 + 0.035 * i))
+        if pause_ms:
+            page.wait_for_timeout(pause_ms)
+    if release:
+        page.mouse.up()
+
+
 def wait_until(check, timeout: float, what: str, poll: float = 0.25):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -113,13 +128,7 @@ def test_demos_run_and_respond_in_jupyterlab(page, server):
     drawing = demos.nth(4)
     drawing.scroll_into_view_if_needed()
     canvas = drawing.locator("canvas").last
-    box = canvas.bounding_box()
-    x = box["x"] + box["width"] / 2
-    page.mouse.move(x, box["y"] + box["height"] * 0.15)
-    page.mouse.down()
-    for i in range(1, 21):
-        page.mouse.move(x - i * 0.5, box["y"] + box["height"] * (0.15 + 0.035 * i))
-    page.mouse.up()
+    draw_a_one(page, canvas)
     wait_until(lambda: "LeNet-5 says" in drawing.inner_text(), 60, "a prediction")
     page.wait_for_timeout(500)  # let the browser paint the new picture
     screenshot(drawing, "demos-08-draw-a-digit")

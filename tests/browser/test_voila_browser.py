@@ -23,9 +23,10 @@ from tests.browser.conftest import (
     free_port,
     require_chromium,
     screenshot,
+    start_server,
     stop_group,
 )
-from tests.browser.test_demos_browser import BROKEN, wait_until
+from tests.browser.test_demos_browser import BROKEN, draw_a_one, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -74,11 +75,7 @@ def voila(tmp_path_factory, demo_checkpoint) -> Iterator[str]:
         sys.executable, "-m", "voila", str(root / "demos" / "demos.ipynb"), "--no-browser",
         f"--port={port}", "--Voila.ip=127.0.0.1", "--ServerApp.port_retries=0",
     ]  # fmt: skip
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    proc = start_server(command, env, log)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_port(port, proc, log)
@@ -104,13 +101,7 @@ def test_voila_app_shows_the_ink_and_the_guess(page, voila):
     blank = canvas.evaluate(COUNT_INK)
     assert blank["ink"] == 0, blank
 
-    box = canvas.bounding_box()
-    x = box["x"] + box["width"] / 2
-    page.mouse.move(x, box["y"] + box["height"] * 0.15)
-    page.mouse.down()
-    for i in range(1, 21):
-        page.mouse.move(x - i * 0.5, box["y"] + box["height"] * (0.15 + 0.035 * i))
-        page.wait_for_timeout(30)
+    draw_a_one(page, canvas, pause_ms=30, release=False)
     # The ink shows while the pen is still down, before any guess.
     wait_until(lambda: canvas.evaluate(COUNT_INK)["ink"] > 200, 30, "ink under the pen")
     page.mouse.up()

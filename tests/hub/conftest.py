@@ -34,6 +34,7 @@ from tests.browser.conftest import (
     CHROMIUM_ARGS,
     free_port,
     require_chromium,
+    start_server,
     stop_group,
     wait_for_http,
 )
@@ -140,11 +141,7 @@ def hub(mnist_cache) -> Iterator[Hub]:
             "--proxy-api-port", str(free_port()),
         ]  # fmt: skip
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        with log.open("w") as out:
-            proc = subprocess.Popen(
-                cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
+        proc = start_server(cmd, env, log)
         try:
             url = f"http://127.0.0.1:{port}"
             wait_for_http(f"{url}/hub/login", proc, log, what="the hub")
