@@ -320,15 +320,16 @@ class SplitExecute(Execute):
             cell.outputs.append(
                 error_output(**{k: self.error_on_timeout[k] for k in ("ename", "evalue")})
             )
-        timed_out = any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", []))
-        if self._cell_timed_out and not timed_out:
-            # The interrupt ended the cell in time for its IOPub "idle" to arrive: the outputs
-            # then hold only the kernel's KeyboardInterrupt, and the limit must still be said.
-            cell.outputs.append(
-                error_output(**{k: self.error_on_timeout[k] for k in ("ename", "evalue")})
-            )
-            timed_out = True
-        if timed_out:
+        if self._cell_timed_out:
+            # The grader's own interrupt stopped the cell: when its IOPub "idle" arrived in time,
+            # the outputs hold the kernel's KeyboardInterrupt; the error to show is the limit.
+            outputs = [o for o in cell.get("outputs", []) if o.get("ename") != "KeyboardInterrupt"]
+            if not any(o.get("ename") == "CellTimeoutError" for o in outputs):
+                outputs.append(
+                    error_output(**{k: self.error_on_timeout[k] for k in ("ename", "evalue")})
+                )
+            cell.outputs = outputs
+        if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
             self._timed_out(cell, index)
         elif is_locked_code(cell) and self._runner_ready is None:
             self._replay(cell, index)
