@@ -9,8 +9,8 @@ ASSIGNMENT = "10_lecun1998"
 OTHER_OPERATIONS = Submission(
     "other PyTorch operations for every layer",
     "block sums by a grouped convolution with a ones kernel (stride 2, one group per map); the "
-    "connection mask from the layer's index buffers; the dense kernel by index_put on a "
-    "zero tensor; RBF penalties by expanding |x - c|^2 = |x|^2 - 2 x.c + |c|^2; the MAP loss "
+    "table checked and walked in plain loops (no index buffers), the connection mask and the "
+    "dense kernel built map by map with torch.stack; RBF penalties by expanding |x - c|^2 = |x|^2 - 2 x.c + |c|^2; the MAP loss "
     "as F.cross_entropy over the logits with the extra constant logit -j appended; the "
     "concept answers computed",
     {
@@ -38,49 +38,50 @@ OTHER_OPERATIONS = Submission(
         "partial_conv": code(
             '''
             class PartialConv2d(nn.Module):
-                """A convolution in which output map o sees only the input maps table[o] (C3)."""
+                """C3 by hand: one k x k kernel per (output map, input map) pair the table lists."""
 
                 def __init__(self, in_maps, table, kernel_size):
                     super().__init__()
+                    self.table = []
                     for o, inputs in enumerate(table):
-                        if (
-                            not inputs
-                            or len(set(inputs)) != len(inputs)
-                            or not all(0 <= i < in_maps for i in inputs)
-                        ):
-                            raise ValueError(
-                                f"table[{o}] = {inputs} must list distinct input maps in 0..{in_maps - 1}."
-                            )
-                    self.in_maps = in_maps
-                    self.out_maps = len(table)
-                    self.kernel_size = kernel_size
-                    self.table = tuple(tuple(inputs) for inputs in table)
-                    pairs = [(o, i) for o, inputs in enumerate(self.table) for i in inputs]  # table order
-                    # kernel weight[n] connects output map out_index[n] with input map in_index[n]
-                    self.register_buffer("out_index", torch.tensor([o for o, _ in pairs]), persistent=False)
-                    self.register_buffer("in_index", torch.tensor([i for _, i in pairs]), persistent=False)
-                    self.weight = nn.Parameter(torch.empty(len(pairs), kernel_size, kernel_size))
+                        inputs = tuple(int(i) for i in inputs)
+                        if len(inputs) == 0 or sorted(set(inputs)) != sorted(inputs):
+                            raise ValueError(f"table[{o}] = {inputs}: list distinct input maps")
+                        if min(inputs) < 0 or max(inputs) >= in_maps:
+                            raise ValueError(f"table[{o}] = {inputs}: maps are 0..{in_maps - 1}")
+                        self.table.append(inputs)
+                    self.table = tuple(self.table)
+                    self.in_maps, self.out_maps, self.kernel_size = in_maps, len(table), kernel_size
+                    n_pairs = sum(len(inputs) for inputs in self.table)
+                    self.weight = nn.Parameter(torch.empty(n_pairs, kernel_size, kernel_size))
                     self.bias = nn.Parameter(torch.empty(self.out_maps))
-                    k2 = kernel_size**2
-                    for n, (o, _) in enumerate(pairs):  # fan-in of map o: len(table[o]) kernels of k x k
-                        lecun_uniform_(self.weight[n], fan_in=len(self.table[o]) * k2)
+                    n = 0
+                    for o, inputs in enumerate(self.table):  # kernels in table order
+                        fan_in = len(inputs) * kernel_size * kernel_size
+                        for _ in inputs:
+                            lecun_uniform_(self.weight[n], fan_in=fan_in)
+                            n += 1
                     for o, inputs in enumerate(self.table):
-                        lecun_uniform_(self.bias[o : o + 1], fan_in=len(inputs) * k2)
+                        lecun_uniform_(self.bias[o : o + 1], fan_in=len(inputs) * kernel_size**2)
 
                 def connection_mask(self):
                     mask = torch.zeros((self.out_maps, self.in_maps), dtype=torch.bool)
-                    mask[self.out_index.cpu(), self.in_index.cpu()] = True
+                    for o, inputs in enumerate(self.table):
+                        mask[o, list(inputs)] = True
                     return mask
 
                 def dense_weight(self):
-                    k = self.kernel_size
-                    zeros = torch.zeros(
-                        (self.out_maps, self.in_maps, k, k), dtype=self.weight.dtype, device=self.weight.device
-                    )
-                    return zeros.index_put((self.out_index, self.in_index), self.weight)
+                    rows, n = [], 0
+                    for inputs in self.table:
+                        kernels = [torch.zeros_like(self.weight[0])] * self.in_maps
+                        for i in inputs:
+                            kernels[i] = self.weight[n]
+                            n += 1
+                        rows.append(torch.stack(kernels))
+                    return torch.stack(rows)
 
                 def forward(self, x):
-                    return F.conv2d(x, self.dense_weight(), bias=self.bias, stride=1, padding=0)
+                    return F.conv2d(x, self.dense_weight(), self.bias)
             '''
         ),
         "c3_connections": code(
