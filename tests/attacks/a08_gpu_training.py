@@ -22,8 +22,10 @@ UNTRAINED = """\
 torch.manual_seed(SEED)
 model = LeNet5("modern").to(device)  # never trained
 checkpoint_path = "lenet5_modern.pt"
-history = [(1, 2.3, 1.0)]
-save_checkpoint(checkpoint_path, model, 1, {"train_loss": 2.3})
+val_acc = evaluate(model, x_val, y_val)
+history = [(1, 2.3, val_acc, 1.0)]
+save_checkpoint(checkpoint_path, model, 1, {"train_loss": 2.3, "val_acc": val_acc})
+test_acc = evaluate(model, x_test, y_test)
 """
 
 #: A made-up report of a training run.
