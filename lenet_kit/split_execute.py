@@ -217,8 +217,11 @@ class SplitExecute(Execute):
                 # The agent imports NumPy before any cell of the notebook runs, so a notebook's
                 # own OPENBLAS_NUM_THREADS (06 sets it) would come too late: one BLAS thread per
                 # kernel unless the environment says otherwise, which parallel grading wants too.
+                # The same for PyTorch's threads (OMP_NUM_THREADS, read when torch is imported):
+                # a kernel training on 2 threads beside another grading took 5x as long.
                 "import os as _os\n"
                 '_os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")\n'
+                '_os.environ.setdefault("OMP_NUM_THREADS", "1")\n'
                 "del _os\n"
                 "from lenet_kit.agent import install as _lenet_install\n"
                 f"_lenet_install({list(blocked)!r}, {policy.reason(self.assignment_name)!r}, "

@@ -468,3 +468,21 @@ def test_a_cell_past_its_time_limit_says_so_whatever_the_interrupt_raced(tmp_pat
     assert "limit of 3 s" in errors[0].evalue
     assert executor.events == [], "the kernel stopped when interrupted: it is not flagged dead"
     assert [o.ename for o in nb.cells[1].outputs if o.output_type == "error"] == ["NameError"]
+
+
+def test_graded_kernels_compute_on_one_thread_unless_the_environment_says_otherwise(
+    tmp_path, monkeypatch
+):
+    # Gradings run side by side (the batch grader, the tests); a kernel whose PyTorch used every
+    # core beside another grading trained 5 times slower than on one thread.
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    cells = [
+        _graded("student", "import torch\nthreads = torch.get_num_threads()", "sol"),
+        _graded("test", "assert threads == 1, f'{threads} torch threads'", "t_threads"),
+    ]
+    nb = new_notebook(
+        cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "P"}}
+    )
+    nb, _ = SplitExecute(timeout=60).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert [o for o in nb.cells[1].outputs if o.output_type == "error"] == [], nb.cells[1].outputs
