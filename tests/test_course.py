@@ -1,14 +1,19 @@
 """The course through real nbgrader runs: release, execution, and autograding.
 
-One scratch course root is released once per session, and each graded assignment is
-autograded once, on first use: the solution, the untouched release, and one submission per
-plausible mistake (tests/mistakes/). Scores are read from nbgrader's own gradebook.
+One scratch course root is released once per session. Each graded assignment is autograded
+once, in its own copy of that root (its own gradebook): the solution, the untouched release, and
+one submission per plausible mistake (tests/mistakes/). The first test that needs a grade starts
+all the gradings this session's tests ask for, two at a time (a notebook's kernel computes on about
+one core) in course order, so that no test waits for much more than one grading. Scores are read
+from nbgrader's own gradebook.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -47,28 +52,64 @@ def course_root(tmp_path_factory, mnist_cache) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def grade(course_root):
-    """``grade(assignment)`` -> the course root, once that assignment is autograded.
+def _submit_all(root: Path, assignment: str) -> None:
+    """Place the solution, the untouched release and every declared mistake of ``assignment``."""
+    source = notebook_path(root / "solutions", assignment)
+    submit(root, "solution", assignment, source)
+    submit(root, "blank", assignment, notebook_path(root / "course", assignment))
+    for i, mistake in enumerate(MISTAKES.get(assignment, [])):
+        bad = notebook_with(source, mistake.replacements)
+        submit(root, f"mistake{i}", assignment, bad, source.name)
 
-    Each assignment is graded once per session, on first use (so ``-k NN_name`` grades only
-    that one): the solution, the untouched release and one submission per declared mistake.
+
+def _graded_copy(course_root: Path, copy: Path, assignment: str) -> Path:
+    """``copy``: the course root with ``assignment`` autograded in it.
+
+    The submissions of the assignments before it are placed too (not graded), as a student's
+    earlier work would be: notebooks that carry earlier answers forward look for them.
     """
-    done: set[str] = set()
+    shutil.copytree(course_root, copy)
+    for earlier in GRADED[: GRADED.index(assignment) + 1]:
+        _submit_all(copy, earlier)
+    nbgrader("autograde", assignment, "--force", root=copy)
+    return copy
 
-    def _grade(a: str) -> Path:
-        if a not in done:
-            source = notebook_path(course_root / "solutions", a)
-            submit(course_root, "solution", a, source)
-            submit(course_root, "blank", a, notebook_path(course_root / "course", a))
-            for i, mistake in enumerate(MISTAKES.get(a, [])):
-                bad = notebook_with(source, mistake.replacements)
-                submit(course_root, f"mistake{i}", a, bad, source.name)
-            nbgrader("autograde", a, "--force", root=course_root)
-            done.add(a)
-        return course_root
 
-    return _grade
+def _asked_for(session: pytest.Session) -> list[str]:
+    """The assignments the selected tests of this module grade, in course order."""
+    asked = set()
+    for item in session.items:
+        module = getattr(getattr(item, "module", None), "__name__", None)
+        if module != __name__ or "grade" not in getattr(item, "fixturenames", ()):
+            continue
+        spec = getattr(item, "callspec", None)
+        asked.add(spec.params["assignment"] if spec and "assignment" in spec.params else GRADED[0])
+    return [a for a in GRADED if a in asked]
+
+
+@pytest.fixture(scope="session")
+def grade(request, course_root, tmp_path_factory) -> Iterator:
+    """``grade(assignment)`` -> a course root in which that assignment is autograded.
+
+    Each assignment is graded once per session (so ``-k NN_name`` grades only that one); a
+    grading that failed fails the tests of that assignment only.
+    """
+    futures: dict[str, Future[Path]] = {}
+    with ThreadPoolExecutor(2) as pool:
+
+        def start(a: str) -> None:
+            copy = tmp_path_factory.mktemp(f"graded-{a}") / "root"
+            futures[a] = pool.submit(_graded_copy, course_root, copy, a)
+
+        def _grade(a: str) -> Path:
+            if not futures:
+                for asked in _asked_for(request.session):
+                    start(asked)
+            if a not in futures:
+                start(a)
+            return futures[a].result()
+
+        yield _grade
 
 
 def autograded(root: Path, student: str, assignment: str) -> nbformat.NotebookNode:
